@@ -1,0 +1,873 @@
+"""ExotelContactsHook — the only module of this provider that speaks HTTP.
+
+It owns the ``exotel`` connection, one pooled ``requests`` session, the retry policy (declared once,
+with tenacity), the request-rate budget, the paging engine shared by every endpoint that pages, and the
+bulk-update batching.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+import tenacity
+from airflow.providers.http.hooks.http import HttpHook
+from requests.adapters import HTTPAdapter
+
+from airflow_provider_exotel.exceptions import (
+    ExotelAuthError,
+    ExotelError,
+    ExotelRequestError,
+    ExotelValidationError,
+)
+
+#: Exotel answers at most this many contacts per page.
+MAX_PAGE_SIZE = 20
+#: Exotel accepts at most this many contacts in one bulk update.
+MAX_BULK_UPDATE = 5000
+#: Fields a bulk update may set (besides ``sid``).
+UPDATABLE_FIELDS = frozenset(
+    {"first_name", "last_name", "company_name", "email", "tag", "custom_field", "number"}
+)
+REGIONS = {"singapore": "api.exotel.com", "mumbai": "api.in.exotel.com"}
+DEFAULT_HOST = REGIONS["singapore"]
+
+_RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+_MAX_BACKOFF = 60.0
+_MAX_RETRY_AFTER = 300.0
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------------------
+# Results and validation
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class BulkUpdateResult:
+    """Outcome of :meth:`ExotelContactsHook.bulk_update_contacts`.
+
+    :param total: number of contacts submitted.
+    :param succeeded: sids Exotel reported as updated, in input order.
+    :param failed: one ``{"sid", "code", "message"}`` dict per contact that was not updated.
+    """
+
+    total: int = 0
+    succeeded: list[str] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no contact failed."""
+        return not self.failed
+
+    @property
+    def failed_sids(self) -> list[str]:
+        return [f["sid"] for f in self.failed]
+
+    def merge(self, other: BulkUpdateResult) -> BulkUpdateResult:
+        """Append ``other`` (a later batch) to this result, in place; returns ``self``."""
+        self.total += other.total
+        self.succeeded.extend(other.succeeded)
+        self.failed.extend(other.failed)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary: counts for ``total``/``succeeded``/``failed`` plus ``failed_sids``."""
+        return {
+            "total": self.total,
+            "succeeded": len(self.succeeded),
+            "failed": len(self.failed),
+            "failed_sids": self.failed_sids,
+        }
+
+
+def validate_contact(contact: Any, index: int, argument: str = "contacts") -> str:
+    """Check one bulk-update contact; return its sid. Raises :class:`ExotelValidationError`."""
+    where = f"{argument}[{index}]"
+    if not isinstance(contact, Mapping):
+        raise ExotelValidationError(
+            f"{where} must be a mapping with a 'sid' and fields to update, got {type(contact).__name__}"
+        )
+    sid = contact.get("sid")
+    if not isinstance(sid, str) or not sid.strip():
+        raise ExotelValidationError(f"{where} needs a non-empty string 'sid', got {sid!r}")
+    unknown = sorted(str(k) for k in contact if k != "sid" and k not in UPDATABLE_FIELDS)
+    if unknown:
+        raise ExotelValidationError(
+            f"{where} (sid {sid!r}) has unknown field(s) {unknown}; "
+            f"updatable fields are {sorted(UPDATABLE_FIELDS)}"
+        )
+    return sid
+
+
+def validate_contacts(contacts: Iterable[Any], argument: str = "contacts") -> list[dict[str, Any]]:
+    """Validate a whole bulk-update input (mappings, sids, fields, no duplicate sid) and copy it."""
+    if isinstance(contacts, (str, bytes, Mapping)) or not isinstance(contacts, Iterable):
+        raise ExotelValidationError(
+            f"{argument} must be a list of contact dicts, got {type(contacts).__name__}"
+        )
+    out: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for i, contact in enumerate(contacts):
+        sid = validate_contact(contact, i, argument)
+        if sid in seen:
+            raise ExotelValidationError(
+                f"{argument}[{i}] repeats sid {sid!r} (first at {argument}[{seen[sid]}]); "
+                "each contact may appear once per bulk update"
+            )
+        seen[sid] = i
+        out.append(dict(contact))
+    return out
+
+
+def _check_max_records(max_records: Any) -> int | None:
+    if max_records is None:
+        return None
+    if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 0:
+        raise ExotelValidationError(f"max_records must be None or an integer >= 0, got {max_records!r}")
+    return max_records
+
+
+def _check_list_sid(list_sid: Any, argument: str = "list_sid") -> str:
+    if not isinstance(list_sid, str) or not list_sid.strip():
+        raise ExotelValidationError(f"{argument} must be a non-empty string, got {list_sid!r}")
+    return list_sid.strip()
+
+
+def _join_list_sids(list_sids: Any) -> str | None:
+    if list_sids is None:
+        return None
+    items = list_sids.split(",") if isinstance(list_sids, str) else list_sids
+    if not isinstance(items, (list, tuple, set, frozenset)):
+        raise ExotelValidationError(
+            f"list_sids must be a list of list sids, got {type(list_sids).__name__}"
+        )
+    sids = [_check_list_sid(s, "list_sids item") for s in items]
+    if not sids:
+        raise ExotelValidationError("list_sids must not be empty (use None for all contacts)")
+    return ",".join(sids)
+
+
+# --------------------------------------------------------------------------------------------------
+# Rate budget
+# --------------------------------------------------------------------------------------------------
+class _RateLimiter:
+    """Spaces requests at least ``60 / requests_per_minute`` seconds apart across all threads.
+
+    A 429 from Exotel pauses every thread of the hook (``pause``), not just the one that got it.
+    """
+
+    def __init__(self, requests_per_minute: float | None) -> None:
+        self.interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
+        self._lock = threading.Lock()
+        self._next_slot = 0.0
+        self._paused_until = 0.0
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next_slot, self._paused_until)
+            self._next_slot = slot + self.interval
+        delay = slot - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+
+# --------------------------------------------------------------------------------------------------
+# Retry policy — declared once
+# --------------------------------------------------------------------------------------------------
+class _TransientError(Exception):
+    """A failure worth retrying (429, 5xx, connection error, timeout, unreadable body)."""
+
+    def __init__(self, error: ExotelRequestError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
+
+
+class _Wait(tenacity.wait.wait_base):
+    """Exponential backoff from ``retry_delay`` with full jitter, capped; ``Retry-After`` wins."""
+
+    def __init__(self, retry_delay: float) -> None:
+        self.retry_delay = retry_delay
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, _TransientError) and exc.retry_after is not None:
+            return exc.retry_after
+        return _backoff(self.retry_delay, retry_state.attempt_number)
+
+
+def _backoff(retry_delay: float, attempt_number: int) -> float:
+    """Seconds to wait after failed attempt ``attempt_number`` (1-based): exponential, jittered, capped."""
+    base = min(retry_delay * 2 ** (attempt_number - 1), _MAX_BACKOFF)
+    return base / 2 + random.uniform(0, base / 2)
+
+
+# --------------------------------------------------------------------------------------------------
+# The hook
+# --------------------------------------------------------------------------------------------------
+class ExotelContactsHook(HttpHook):
+    """Talk to Exotel's v2 Contacts API through an ``exotel`` Airflow connection.
+
+    Connection: login = API key, password = API token, host = API host (empty for
+    ``api.exotel.com``; a full base URL such as ``http://127.0.0.1:8089`` is accepted), schema
+    ``https`` by default, extra ``account_sid`` (required) and optionally ``region``
+    (``singapore``/``mumbai``), ``timeout``, ``requests_per_minute`` and ``verify``.
+
+    :param exotel_conn_id: id of the ``exotel`` connection.
+    :param timeout: seconds to wait for each HTTP request (connect and read). The connection extra
+        ``timeout`` is used when this is left at its default.
+    :param retry_limit: retries after the first attempt for 429, 5xx, connection errors, timeouts
+        and unreadable bodies (so ``retry_limit + 1`` attempts at most).
+    :param retry_delay: first backoff in seconds; doubles per retry with jitter, capped at 60 s.
+        A ``Retry-After`` header wins.
+    :param requests_per_minute: request budget shared by all threads of this hook; ``None`` (and no
+        connection extra) means unlimited.
+    :param concurrency: requests in flight at most, for paging and bulk updates (1 = sequential).
+    """
+
+    conn_name_attr = "exotel_conn_id"
+    default_conn_name = "exotel_default"
+    conn_type = "exotel"
+    hook_name = "Exotel"
+
+    def __init__(
+        self,
+        exotel_conn_id: str = default_conn_name,
+        *,
+        timeout: float = 30.0,
+        retry_limit: int = 5,
+        retry_delay: float = 1.0,
+        requests_per_minute: float | None = None,
+        concurrency: int = 4,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(exotel_conn_id, str) or not exotel_conn_id:
+            raise ExotelValidationError(f"exotel_conn_id must be a non-empty string, got {exotel_conn_id!r}")
+        _check_number("timeout", timeout, minimum=0, exclusive=True)
+        _check_int("retry_limit", retry_limit, minimum=0)
+        _check_number("retry_delay", retry_delay, minimum=0)
+        if requests_per_minute is not None:
+            _check_number("requests_per_minute", requests_per_minute, minimum=0, exclusive=True)
+        _check_int("concurrency", concurrency, minimum=1)
+        kwargs.setdefault("method", "GET")
+        super().__init__(http_conn_id=exotel_conn_id, **kwargs)
+        self.exotel_conn_id = exotel_conn_id
+        self._timeout_arg = float(timeout)
+        self.retry_limit = retry_limit
+        self.retry_delay = float(retry_delay)
+        self._rpm_arg = requests_per_minute
+        self.concurrency = concurrency
+        self._setup_lock = threading.Lock()
+        self._session: requests.Session | None = None
+        self._limiter: _RateLimiter | None = None
+        self._api_base: str = ""
+        self.account_sid: str = ""
+        self.timeout: float = self._timeout_arg
+        self.requests_per_minute: float | None = requests_per_minute
+
+    # ---------------------------------------------------------------------------- connection form
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel the standard connection fields (Airflow 2.x form; 3.2+ reads provider info)."""
+        from airflow_provider_exotel.get_provider_info import UI_FIELD_BEHAVIOUR
+
+        return json.loads(json.dumps(UI_FIELD_BEHAVIOUR))
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form (Airflow 2.x)."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import StringField, validators
+
+        return {
+            "account_sid": StringField(
+                lazy_gettext("Account SID"),
+                widget=BS3TextFieldWidget(),
+                validators=[validators.InputRequired()],
+                description="Your Exotel account SID (API settings page of the Exotel dashboard).",
+            ),
+            "region": StringField(
+                lazy_gettext("Region"),
+                widget=BS3TextFieldWidget(),
+                description="singapore (api.exotel.com, default) or mumbai (api.in.exotel.com). "
+                "Ignored when API host is set.",
+            ),
+        }
+
+    # ---------------------------------------------------------------------------- session set-up
+    def _resolve_connection(self) -> tuple[str, str, str, str]:
+        """Read the connection; return (api_base, api_key, api_token, account_sid)."""
+        conn = self.get_connection(self.exotel_conn_id)
+        extra = conn.extra_dejson or {}
+        where = f"connection {self.exotel_conn_id!r}"
+
+        account_sid = extra.get("account_sid")
+        if not isinstance(account_sid, str) or not account_sid.strip():
+            raise ExotelValidationError(
+                f"{where} needs extra 'account_sid' (your Exotel account SID), got {account_sid!r}"
+            )
+        if not conn.login or not conn.password:
+            raise ExotelValidationError(
+                f"{where} needs login (API key) and password (API token)"
+            )
+
+        host = (conn.host or "").strip()
+        region = extra.get("region")
+        if not host:
+            if region in (None, ""):
+                host = DEFAULT_HOST
+            elif isinstance(region, str) and region.strip().lower() in REGIONS:
+                host = REGIONS[region.strip().lower()]
+            else:
+                raise ExotelValidationError(
+                    f"{where} has unknown extra 'region' {region!r}; expected one of {sorted(REGIONS)}"
+                )
+        if "://" in host:
+            base = host.rstrip("/")
+        else:
+            schema = (conn.schema or "https").strip().lower()
+            if schema not in ("https", "http"):
+                raise ExotelValidationError(
+                    f"{where} has schema {conn.schema!r}; expected 'https' (default) or 'http'"
+                )
+            base = f"{schema}://{host}"
+            if conn.port:
+                base = f"{base}:{conn.port}"
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ExotelValidationError(f"{where} has an invalid host {host!r}; expected a host name or URL")
+
+        if self._timeout_arg == 30.0 and extra.get("timeout") not in (None, ""):
+            self.timeout = _check_number("connection extra timeout", extra["timeout"], 0, True)
+        if self._rpm_arg is None and extra.get("requests_per_minute") not in (None, ""):
+            self.requests_per_minute = _check_number(
+                "connection extra requests_per_minute", extra["requests_per_minute"], 0, True
+            )
+        self._verify: bool | str = extra.get("verify", True)
+        api_base = f"{base}/v2/accounts/{quote(account_sid.strip(), safe='')}"
+        return api_base, str(conn.login), str(conn.password), account_sid.strip()
+
+    def get_conn(
+        self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
+    ) -> requests.Session:
+        """Return the hook's pooled session (created once; thread-safe to share).
+
+        Unlike ``HttpHook.get_conn`` no connection extra is sent as an HTTP header, and the
+        credentials travel only in the ``Authorization`` header, registered with the secret masker.
+        """
+        with self._setup_lock:
+            if self._session is None:
+                api_base, key, token, account_sid = self._resolve_connection()
+                authorization = "Basic " + base64.b64encode(f"{key}:{token}".encode()).decode()
+                _mask(token)
+                _mask(authorization)
+                _mask(authorization.split(" ", 1)[1])
+                session = requests.Session()
+                adapter = HTTPAdapter(
+                    pool_connections=1, pool_maxsize=max(self.concurrency, 4), max_retries=0
+                )
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                session.headers.update(
+                    {
+                        "Authorization": authorization,
+                        "Accept": "application/json",
+                        "User-Agent": "airflow-provider-exotel",
+                    }
+                )
+                session.verify = self._verify
+                self._api_base = api_base
+                self.base_url = api_base
+                self._base_url_initialized = True
+                self.account_sid = account_sid
+                self._limiter = _RateLimiter(self.requests_per_minute)
+                self._session = session
+        if headers:
+            self._session.headers.update(headers)
+        return self._session
+
+    def close(self) -> None:
+        """Close the pooled session (idempotent)."""
+        with self._setup_lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+
+    def check_response(self, response: requests.Response) -> None:
+        """Raise on HTTP errors without logging the body (Exotel error bodies may echo headers)."""
+        if response.status_code >= 400:
+            raise _error_from_response(response, response.request.method or "", "")
+
+    # ---------------------------------------------------------------------------- one request
+    def _request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        accept_statuses: Sequence[int] = (200,),
+    ) -> dict[str, Any]:
+        """Send one API request under the retry policy and the rate budget; return the JSON body."""
+        session = self.get_conn()
+        url = f"{self._api_base}/{endpoint}"
+        data = None
+        if json_body is not None:
+            data = json.dumps(json_body, separators=(",", ":")).encode()
+        label = f"{method} {endpoint}"
+
+        def attempt() -> dict[str, Any]:
+            assert self._limiter is not None
+            self._limiter.acquire()
+            try:
+                response = session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers={"Content-Type": "application/json"} if data is not None else None,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+            except requests.Timeout as exc:
+                raise _TransientError(
+                    ExotelRequestError(f"Exotel {label}: no answer within {self.timeout:g} s")
+                ) from exc
+            except requests.RequestException as exc:
+                raise _TransientError(
+                    ExotelRequestError(f"Exotel {label}: connection failed ({type(exc).__name__})")
+                ) from exc
+            status = response.status_code
+            if status in accept_statuses:
+                try:
+                    body = response.json()
+                except ValueError:
+                    raise _TransientError(
+                        ExotelRequestError(
+                            f"Exotel {label}: HTTP {status} with an unreadable body "
+                            f"({response.headers.get('Content-Type', 'no content type')}, "
+                            f"{len(response.content)} bytes)",
+                            status=status,
+                        )
+                    ) from None
+                if not isinstance(body, dict):
+                    raise _TransientError(
+                        ExotelRequestError(f"Exotel {label}: HTTP {status} with a non-object JSON body")
+                    )
+                return body
+            error = _error_from_response(response, method, endpoint)
+            if status in _RETRYABLE_STATUS:
+                retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+                if status == 429:
+                    self._limiter.pause(retry_after if retry_after is not None else self.retry_delay)
+                raise _TransientError(error, retry_after)  # type: ignore[arg-type]
+            raise error
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_TransientError),
+            stop=tenacity.stop_after_attempt(self.retry_limit + 1),
+            wait=_Wait(self.retry_delay),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except _TransientError as exc:
+            err = exc.error
+            raise type(err)(
+                f"{err} (gave up after {self.retry_limit + 1} attempts)",
+                status=err.status,
+                error_code=err.error_code,
+                request_id=err.request_id,
+            ) from None
+
+    def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        self.log.warning(
+            "%s; retrying in %.1f s (attempt %d of %d)",
+            exc,
+            wait,
+            retry_state.attempt_number + 1,
+            self.retry_limit + 1,
+        )
+
+    # ---------------------------------------------------------------------------- paging
+    def iter_contacts(
+        self,
+        *,
+        name: str | None = None,
+        sort_by: str | None = None,
+        list_sids: Sequence[str] | str | None = None,
+        show_list: bool = False,
+        max_records: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every contact of the account (optionally filtered), in server order.
+
+        :param name: only contacts whose name matches.
+        :param sort_by: server-side order, e.g. ``"date_created:desc"``.
+        :param list_sids: only contacts in any of these lists (sent as one comma-separated value).
+        :param show_list: include each contact's lists (``filter=show_list``).
+        :param max_records: stop after this many contacts.
+        """
+        params: dict[str, Any] = {}
+        if name is not None:
+            if not isinstance(name, str):
+                raise ExotelValidationError(f"name must be a string, got {type(name).__name__}")
+            params["name"] = name
+        if sort_by is not None:
+            if not isinstance(sort_by, str) or not sort_by.strip():
+                raise ExotelValidationError(f"sort_by must be a non-empty string such as 'date_created:asc', got {sort_by!r}")
+            params["sort_by"] = sort_by
+        joined = _join_list_sids(list_sids)
+        if joined:
+            params["list_sids"] = joined
+        if show_list:
+            params["filter"] = "show_list"
+        return self._paginate("contacts", params, _check_max_records(max_records))
+
+    def iter_list_contacts(self, list_sid: str, *, max_records: int | None = None) -> Iterator[dict[str, Any]]:
+        """Yield the contacts of one list, in server order.
+
+        :param list_sid: the list's sid.
+        :param max_records: stop after this many contacts.
+        """
+        sid = _check_list_sid(list_sid)
+        return self._paginate(f"lists/{quote(sid, safe='')}/contacts", {}, _check_max_records(max_records))
+
+    def count_contacts(
+        self,
+        *,
+        list_sid: str | None = None,
+        name: str | None = None,
+        list_sids: Sequence[str] | str | None = None,
+    ) -> int:
+        """Number of contacts (of ``list_sid``, or matching the filters), in one request."""
+        params: dict[str, Any] = {"offset": 0, "limit": 1}
+        if list_sid is not None:
+            sid = _check_list_sid(list_sid)
+            if name is not None or list_sids is not None:
+                raise ExotelValidationError("list_sid cannot be combined with name or list_sids")
+            endpoint = f"lists/{quote(sid, safe='')}/contacts"
+        else:
+            endpoint = "contacts"
+            if name is not None:
+                params["name"] = name
+            joined = _join_list_sids(list_sids)
+            if joined:
+                params["list_sids"] = joined
+        body = self._request("GET", endpoint, params=params)
+        return _page_total(body, endpoint)
+
+    def newest_contact(self, *, list_sid: str | None = None) -> dict[str, Any] | None:
+        """The most recently created contact (of ``list_sid``, or of the account), in one request."""
+        params: dict[str, Any] = {"offset": 0, "limit": 1, "sort_by": "date_created:desc"}
+        if list_sid is not None:
+            params["list_sids"] = _check_list_sid(list_sid)
+        body = self._request("GET", "contacts", params=params)
+        contacts = _page_contacts(body, "contacts")
+        return contacts[0] if contacts else None
+
+    def _fetch_page(self, endpoint: str, params: Mapping[str, Any], offset: int, limit: int) -> dict[str, Any]:
+        return self._request("GET", endpoint, params={**params, "offset": offset, "limit": limit})
+
+    def _paginate(
+        self, endpoint: str, params: dict[str, Any], max_records: int | None
+    ) -> Iterator[dict[str, Any]]:
+        """The one paging engine: first page sequentially, then the rest with bounded concurrency.
+
+        A generator: nothing is requested until the caller starts iterating, and at most a small
+        window of pages (``2 × concurrency``) is held in memory at any time.
+        """
+        if max_records == 0:
+            return
+        first_limit = MAX_PAGE_SIZE if max_records is None else min(MAX_PAGE_SIZE, max_records)
+        body = self._fetch_page(endpoint, params, 0, first_limit)
+        page = _page_contacts(body, endpoint)
+        total = _page_total(body, endpoint)
+        wanted = total if max_records is None else min(total, max_records)
+        yield from page[:wanted]
+        received = min(len(page), wanted)
+        if received >= wanted or len(page) < first_limit:
+            return
+
+        offsets = list(range(received, wanted, MAX_PAGE_SIZE))
+
+        def limit_for(offset: int) -> int:
+            return min(MAX_PAGE_SIZE, wanted - offset)
+
+        if self.concurrency == 1 or len(offsets) == 1:
+            for offset in offsets:
+                body = self._fetch_page(endpoint, params, offset, limit_for(offset))
+                page = _page_contacts(body, endpoint)
+                yield from page[: limit_for(offset)]
+                if len(page) < limit_for(offset):
+                    return  # short page: the data set shrank, nothing more to read
+            return
+
+        window = 2 * self.concurrency
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="exotel-page") as pool:
+            pending: deque[tuple[int, Future[dict[str, Any]]]] = deque()
+            next_index = 0
+            try:
+                while next_index < len(offsets) or pending:
+                    while next_index < len(offsets) and len(pending) < window:
+                        offset = offsets[next_index]
+                        pending.append(
+                            (offset, pool.submit(self._fetch_page, endpoint, params, offset, limit_for(offset)))
+                        )
+                        next_index += 1
+                    offset, future = pending.popleft()
+                    page = _page_contacts(future.result(), endpoint)
+                    yield from page[: limit_for(offset)]
+                    if len(page) < limit_for(offset):
+                        return
+            finally:
+                for _, future in pending:
+                    future.cancel()
+
+    # ---------------------------------------------------------------------------- bulk update
+    def bulk_update_contacts(
+        self, contacts: Iterable[Mapping[str, Any]], *, batch_size: int = MAX_BULK_UPDATE
+    ) -> BulkUpdateResult:
+        """Update many contacts with ``PUT contacts``, ``batch_size`` (≤5000) per request.
+
+        The whole input is validated before the first request. Batches go out with up to
+        ``concurrency`` in flight; results are merged in input order. Contacts Exotel rejects
+        (e.g. 404) are reported in ``failed``; a batch whose request still fails after the retry
+        budget is reported as failed contact by contact. Authentication errors raise.
+
+        :param contacts: dicts with ``sid`` and any of ``first_name, last_name, company_name, email,
+            tag, custom_field, number``.
+        :param batch_size: contacts per request, 1..5000.
+        """
+        _check_int("batch_size", batch_size, minimum=1, maximum=MAX_BULK_UPDATE)
+        items = validate_contacts(contacts)
+        result = BulkUpdateResult()
+        if not items:
+            return result
+        batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+        if self.concurrency == 1 or len(batches) == 1:
+            for batch in batches:
+                result.merge(self._update_batch(batch))
+            return result
+        with ThreadPoolExecutor(min(self.concurrency, len(batches)), thread_name_prefix="exotel-put") as pool:
+            for partial in pool.map(self._update_batch, batches):
+                result.merge(partial)
+        return result
+
+    def _update_batch(self, batch: list[dict[str, Any]]) -> BulkUpdateResult:
+        """Send one batch; re-send the contacts whose per-item result is a transient (5xx) failure."""
+        result = BulkUpdateResult(total=len(batch))
+        outcome: dict[str, tuple[int, str] | None] = {}  # sid -> None (ok) | (code, message)
+        todo = batch
+        for attempt in range(self.retry_limit + 1):
+            try:
+                body = self._request(
+                    "PUT", "contacts", json_body={"contacts": todo}, accept_statuses=(200, 207)
+                )
+            except ExotelAuthError:
+                raise
+            except ExotelError as exc:
+                for contact in todo:
+                    outcome[contact["sid"]] = (exc.status or 0, str(exc))
+                break
+            retry: list[dict[str, Any]] = []
+            for contact, item in _zip_items(todo, body):
+                code, message = _item_outcome(item)
+                if code is None:
+                    outcome[contact["sid"]] = None
+                else:
+                    outcome[contact["sid"]] = (code, message)
+                    if code >= 500 or code == 429:
+                        retry.append(contact)
+            if not retry or attempt == self.retry_limit:
+                break
+            self.log.warning(
+                "Exotel PUT contacts: %d contact(s) failed transiently; re-sending them", len(retry)
+            )
+            time.sleep(_backoff(self.retry_delay, attempt + 1))
+            todo = retry
+        for contact in batch:
+            sid = contact["sid"]
+            failure = outcome.get(sid, (0, "no result returned by Exotel for this contact"))
+            if failure is None:
+                result.succeeded.append(sid)
+            else:
+                result.failed.append({"sid": sid, "code": failure[0], "message": failure[1]})
+        return result
+
+    # ---------------------------------------------------------------------------- test connection
+    def test_connection(self) -> tuple[bool, str]:
+        """Check credentials and account with one cheap request; never raises."""
+        try:
+            total = self.count_contacts()
+        except Exception as exc:  # the UI wants (False, reason), not a traceback
+            return False, _redact(str(exc))
+        return True, f"Connected to Exotel account {self.account_sid}: {total} contacts"
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------
+def _check_number(name: str, value: Any, minimum: float, exclusive: bool = False) -> float:
+    try:
+        number = float(value)
+        if isinstance(value, bool):
+            raise TypeError
+    except (TypeError, ValueError):
+        raise ExotelValidationError(f"{name} must be a number, got {value!r}") from None
+    if math.isnan(number) or number < minimum or (exclusive and number == minimum):
+        op = ">" if exclusive else ">="
+        raise ExotelValidationError(f"{name} must be {op} {minimum:g}, got {value!r}")
+    return number
+
+
+def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ExotelValidationError(f"{name} must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise ExotelValidationError(f"{name} must be {bound}, got {value!r}")
+    return value
+
+
+def _mask(secret: str) -> None:
+    try:
+        from airflow.providers.common.compat.sdk import mask_secret
+
+        mask_secret(secret)
+    except Exception:  # pragma: no cover - masking is best effort outside a task
+        log.debug("could not register a secret with the masker", exc_info=True)
+
+
+def _redact(text: str) -> str:
+    try:
+        from airflow.providers.common.compat.sdk import redact
+
+        return str(redact(text))
+    except Exception:  # pragma: no cover
+        return text
+
+
+def _error_from_response(response: requests.Response, method: str, endpoint: str) -> ExotelError:
+    """Build an error from an HTTP answer using only Exotel's error fields — never the raw body."""
+    status = response.status_code
+    request_id = None
+    code = None
+    detail = ""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        request_id = body.get("request_id") if isinstance(body.get("request_id"), str) else None
+        resp = body.get("response")
+        error_data = resp.get("error_data") if isinstance(resp, dict) else body.get("error_data")
+        if isinstance(error_data, dict):
+            code = error_data.get("code") if isinstance(error_data.get("code"), int) else None
+            parts = [str(error_data[k]) for k in ("message", "description") if error_data.get(k)]
+            detail = _redact(": ".join(parts))[:300]
+    elif status >= 400:
+        content_type = response.headers.get("Content-Type", "")
+        detail = f"non-JSON body ({content_type or 'no content type'}, {len(response.content)} bytes)"
+    reason = response.reason or ""
+    message = f"Exotel {method} {endpoint}: HTTP {status} {reason}".rstrip()
+    if code is not None or detail:
+        message += " —" + (f" error {code}" if code is not None else "") + (f" {detail}" if detail else "")
+    if request_id:
+        message += f" (request_id {request_id})"
+    if status in (401, 403):
+        hint = "check the API key and token" if status == 401 else "the account has no access"
+        return ExotelAuthError(f"{message}; {hint}", status=status, error_code=code, request_id=request_id)
+    return ExotelRequestError(message, status=status, error_code=code, request_id=request_id)
+
+
+def _page_contacts(body: Mapping[str, Any], endpoint: str) -> list[dict[str, Any]]:
+    items = body.get("response")
+    if not isinstance(items, list):
+        raise ExotelRequestError(f"Exotel GET {endpoint}: answer has no 'response' list")
+    contacts = []
+    for item in items:
+        data = item.get("data") if isinstance(item, Mapping) else None
+        if isinstance(data, dict):
+            contacts.append(data)
+    return contacts
+
+
+def _page_total(body: Mapping[str, Any], endpoint: str) -> int:
+    metadata = body.get("metadata")
+    total = metadata.get("total") if isinstance(metadata, Mapping) else None
+    if isinstance(total, bool) or not isinstance(total, int):
+        raise ExotelRequestError(f"Exotel GET {endpoint}: answer has no integer metadata.total")
+    return total
+
+
+def _zip_items(
+    batch: list[dict[str, Any]], body: Mapping[str, Any]
+) -> Iterator[tuple[dict[str, Any], Any]]:
+    items = body.get("response")
+    if not isinstance(items, list):
+        items = []
+    for i, contact in enumerate(batch):
+        yield contact, items[i] if i < len(items) else None
+
+
+def _item_outcome(item: Any) -> tuple[int | None, str]:
+    """(None, "") for a success, else (code, message) for one PUT result item."""
+    if not isinstance(item, Mapping):
+        return 0, "no result returned by Exotel for this contact"
+    code = item.get("code")
+    status = item.get("status")
+    if code == 200 or (code is None and status == "success"):
+        return None, ""
+    error_data = item.get("error_data") if isinstance(item.get("error_data"), Mapping) else {}
+    parts = [str(error_data[k]) for k in ("message", "description") if error_data.get(k)]
+    return (code if isinstance(code, int) else 0), (": ".join(parts) or str(status or "failure"))
+
+
+__all__ = [
+    "MAX_BULK_UPDATE",
+    "MAX_PAGE_SIZE",
+    "UPDATABLE_FIELDS",
+    "BulkUpdateResult",
+    "ExotelContactsHook",
+    "validate_contact",
+    "validate_contacts",
+]
