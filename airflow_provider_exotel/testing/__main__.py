@@ -1,0 +1,89 @@
+"""Serve the Exotel simulator from the command line.
+
+    python -m airflow_provider_exotel.testing --port 8089 --contacts 500 --lists 3 --list-size 50
+
+Prints the base URL and an ``AIRFLOW_CONN_EXOTEL_DEFAULT`` connection JSON, then serves until
+Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from airflow_provider_exotel.testing.simulator import ExotelSimulator
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m airflow_provider_exotel.testing",
+        description="Run a local, stateful simulator of Exotel's v2 Contacts API.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8089, help="port to listen on; 0 picks a free one")
+    p.add_argument("--contacts", type=int, default=0, help="number of contacts to seed")
+    p.add_argument("--lists", type=int, default=0, help="number of lists to seed (list0, list1, ...)")
+    p.add_argument("--list-size", type=int, default=50, help="contacts per seeded list")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="added latency per request")
+    p.add_argument("--rate-limit", type=int, default=None, help="requests per minute (sliding window)")
+    p.add_argument("--api-key", default="test-key")
+    p.add_argument("--api-token", default="test-token")
+    p.add_argument("--account-sid", default="acct1")
+    p.add_argument("--seed", type=int, default=0, help="seed for deterministic data")
+    p.add_argument("--echo-headers", action="store_true",
+                   help="echo request headers in error bodies (simulates a leaky API)")
+    p.add_argument("--ready-file", default=None, help="write the base URL to this file once listening")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.list_size < 0 or args.contacts < 0 or args.lists < 0:
+        print("counts must be non-negative", file=sys.stderr)
+        return 2
+    sim = ExotelSimulator(
+        api_key=args.api_key,
+        api_token=args.api_token,
+        account_sid=args.account_sid,
+        host=args.host,
+        port=args.port,
+        latency=args.latency_ms / 1000.0,
+        rate_limit_per_minute=args.rate_limit,
+        echo_headers_in_errors=args.echo_headers,
+        seed=args.seed,
+    )
+    if args.contacts:
+        sim.seed_contacts(args.contacts)
+    if args.lists:
+        sim.seed_lists(args.lists, args.list_size)
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    sim.start()
+    try:
+        print(f"Exotel simulator listening on {sim.url} (account {sim.account_sid}, "
+              f"{len(sim)} contacts, {len(sim.lists)} lists)", flush=True)
+        print(f"AIRFLOW_CONN_EXOTEL_DEFAULT='{sim.connection_json()}'", flush=True)
+        if args.ready_file:
+            tmp = f"{args.ready_file}.tmp{os.getpid()}"
+            with open(tmp, "w") as fh:
+                fh.write(sim.url + "\n")
+            os.replace(tmp, args.ready_file)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
