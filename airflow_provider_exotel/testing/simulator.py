@@ -508,6 +508,7 @@ class ExotelSimulator:
         """
         tags = ("lead", "customer", "vip", None)
         created: list[dict[str, Any]] = []
+        day_cached, day_prefix = -1, ""
         with self._state_lock:
             for _ in range(n):
                 i = self._seed_counter
@@ -515,7 +516,10 @@ class ExotelSimulator:
                 sid = hashlib.md5(f"{self.seed}-{i}".encode()).hexdigest()
                 if sid in self._contacts:  # extremely unlikely unless inserted manually
                     continue
-                ts = (_SEED_BASE + timedelta(seconds=i)).strftime(_TS_FORMAT)
+                day, secs = divmod(i, 86400)
+                if day != day_cached:
+                    day_cached, day_prefix = day, (_SEED_BASE + timedelta(days=day)).strftime("%Y-%m-%d")
+                ts = f"{day_prefix}T{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}Z"
                 contact = self._make_contact(
                     sid,
                     ts,
