@@ -168,8 +168,9 @@ class Fault:
     """One injected fault.
 
     ``kind`` is one of :data:`FAULT_KINDS` or a 3-digit status string.
-    ``retry_after``: seconds for the ``Retry-After`` header (sent as an integer, rounded up);
-    ``"auto"`` means 1 for ``"429"`` and no header otherwise; ``None`` means never send one.
+    ``retry_after``: seconds for the ``Retry-After`` header (a number is sent as an integer, rounded
+    up; any other string is sent verbatim); ``"auto"`` (default) means 1 for ``"429"`` and no header
+    for other kinds; ``None`` means no header.
     ``delay``: seconds to stall for ``"slow"`` (default 5).
     """
 
@@ -191,6 +192,8 @@ class Fault:
 
     def retry_after_header(self) -> str | None:
         ra = self.retry_after
+        if isinstance(ra, str) and ra != _AUTO:
+            return ra  # sent verbatim (HTTP-date, fractional or bogus values for client tests)
         if ra == _AUTO:
             ra = 1 if self.kind == "429" else None
         if ra is None:
@@ -218,6 +221,7 @@ class RecordedRequest:
     fault: str | None = None
     timestamp: float = field(default_factory=time.time)
     duration: float | None = None
+    client_port: int | None = None
 
     def header(self, name: str) -> str | None:
         """Case-insensitive header lookup."""
@@ -760,7 +764,8 @@ class ExotelSimulator:
         path = parts.path
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         headers = dict(h.headers.items())
-        rec = RecordedRequest(method=h.command, path=path, query=query, headers=headers)
+        rec = RecordedRequest(method=h.command, path=path, query=query, headers=headers,
+                              client_port=h.client_address[1] if h.client_address else None)
         try:
             body = _read_body(h)
         except (ValueError, OSError):
