@@ -352,7 +352,9 @@ def test_item_faults(sim, session):
 
 
 # ---------------------------------------------------------------- faults
-@pytest.mark.parametrize("kind,status", [("500", 500), ("503", 503), ("504", 504), ("401", 401), ("403", 403)])
+@pytest.mark.parametrize(
+    "kind,status", [("500", 500), ("503", 503), ("504", 504), ("401", 401), ("403", 403)]
+)
 def test_envelope_faults(sim, session, kind, status):
     sim.seed_contacts(1)
     sim.add_faults(kind)

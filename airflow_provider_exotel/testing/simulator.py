@@ -619,15 +619,16 @@ class ExotelSimulator:
             self._query_cache.clear()
 
     def seed_lists(self, k: int, size: int) -> list[str]:
-        """Create lists ``list0`` .. ``list{k-1}``, each with ``size`` deterministically sampled
-        contacts (lists may overlap). Returns the list sids."""
+        """Create ``k`` lists named ``list0``, ``list1``, ... (skipping names already taken), each
+        with ``size`` deterministically sampled contacts (lists may overlap). Returns their sids."""
         with self._state_lock:
-            names = []
-            start = len(self._lists)
-            for j in range(start, start + k):
+            names: list[str] = []
+            j = -1
+            while len(names) < k:
+                j += 1
                 list_sid = f"list{j}"
-                while list_sid in self._lists:
-                    list_sid += "x"
+                if list_sid in self._lists:
+                    continue
                 rng = random.Random(f"{self.seed}-list-{j}")
                 chosen = rng.sample(self._order, min(size, len(self._order)))
                 self.create_list(list_sid, chosen)
