@@ -417,6 +417,8 @@ class ExotelContactsHook(HttpHook):
                 self._base_url_initialized = True
                 self.account_sid = account_sid
                 self._limiter = _RateLimiter(self.requests_per_minute)
+                # used by the inherited HttpHook.run(): keep a timeout there too, and no redirects
+                self.merged_extra = {"timeout": self.timeout, "allow_redirects": False}
                 self._session = session
         if headers:
             self._session.headers.update(headers)

@@ -1,0 +1,42 @@
+# Two commands for a fresh machine: `make test` and `make demo`. Both create the venv when missing.
+#   make test                 # Airflow 3.3 (default)
+#   make test AIRFLOW=2.11    # Airflow 2.11, in its own venv
+PYTHON ?= python3
+AIRFLOW ?= 3.3
+ifeq ($(AIRFLOW),2.11)
+AIRFLOW_SPEC := apache-airflow==2.11.*
+VENV ?= .venv-2.11
+else
+AIRFLOW_SPEC := apache-airflow==3.3.2
+VENV ?= .venv
+endif
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(AIRFLOW)
+PYTEST_ARGS ?=
+
+.PHONY: venv test demo bench lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(AIRFLOW_SPEC)" apache-airflow-providers-http -e ".[dev]"
+	touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check airflow_provider_exotel tests example_dags benchmarks scripts
+	$(BIN)/ruff format --check airflow_provider_exotel tests example_dags benchmarks scripts
+	$(BIN)/mypy airflow_provider_exotel
+
+clean:
+	rm -rf .venv .venv-2.11 .demo build dist *.egg-info
