@@ -1,0 +1,662 @@
+"""Operators for Exotel's v2 Contacts API: fetch contacts (all, or of one list) and bulk-update them.
+
+They are thin: they check their arguments, call :class:`~airflow_provider_exotel.hooks.contacts.
+ExotelContactsHook` (which does all HTTP), stream JSON Lines to and from files, and log progress.
+
+This module is imported on every DAG parse, so it keeps its top level cheap: the hook (and with it
+``requests``, ``tenacity`` and the HTTP provider) is imported only when a task runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_exotel.hooks.contacts import BulkUpdateResult, ExotelContactsHook
+
+#: Most contacts a fetch operator returns through XCom; beyond this, ``output_path`` is required.
+MAX_XCOM_CONTACTS = 1000
+#: Exotel accepts at most this many contacts per bulk-update request.
+_MAX_BATCH_SIZE = 5000
+#: Seconds between progress lines in the task log.
+PROGRESS_INTERVAL = 5.0
+
+__all__ = [
+    "MAX_XCOM_CONTACTS",
+    "ExotelBulkUpdateContactsOperator",
+    "ExotelBulkUpdateFailedError",
+    "ExotelFetchContactsOperator",
+    "ExotelFetchListContactsOperator",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# Argument checks (run in __init__ on static values, and again in execute on rendered ones)
+# --------------------------------------------------------------------------------------------------
+def _is_deferred(value: Any) -> bool:
+    """True for a value only known at run time: a Jinja string, or an XComArg."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    return hasattr(value, "resolve") and not isinstance(value, os.PathLike)
+
+
+def _check_str(name: str, value: Any, *, optional: bool = False, allow_empty: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        raise ExotelValidationError(f"{name} must be a non-empty string, got {value!r}")
+
+
+def _check_int(name: str, value: Any, *, minimum: int, maximum: int | None = None,
+               optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (
+        maximum is not None and value > maximum
+    ):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise ExotelValidationError(f"{name} must be an integer {bound}, got {value!r}")
+
+
+def _check_path(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, str):
+        if not value.strip():
+            raise ExotelValidationError(f"{name} must be a local path or storage URL, got {value!r}")
+        return
+    if not isinstance(value, os.PathLike) and not hasattr(value, "protocol"):
+        raise ExotelValidationError(
+            f"{name} must be a local path or storage URL (str or ObjectStoragePath), "
+            f"got {type(value).__name__}"
+        )
+
+
+def _check_list_sids(value: Any) -> None:
+    if value is None or isinstance(value, str) and value.strip():
+        return
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ExotelValidationError(
+            f"list_sids must be a non-empty list of list sids (or None for all contacts), got {value!r}"
+        )
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise ExotelValidationError(f"list_sids items must be non-empty strings, got {item!r}")
+
+
+def _check_hook_params(value: Any) -> None:
+    if value is not None and not isinstance(value, Mapping):
+        raise ExotelValidationError(f"hook_params must be a dict of hook arguments, got {value!r}")
+
+
+def _check(checks: Iterable[tuple[Any, Any]], *, at_runtime: bool) -> None:
+    """Run ``(check, value)`` pairs; before run time, values still templated are left for execute."""
+    for check, value in checks:
+        if at_runtime or not _is_deferred(value):
+            check(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# Files: local paths or ObjectStoragePath URLs, written atomically
+# --------------------------------------------------------------------------------------------------
+def _to_path(value: Any) -> Any:
+    """A local :class:`~pathlib.Path`, or an ``ObjectStoragePath`` for URLs (``s3://``, ``file://``...)."""
+    if isinstance(value, str) and "://" in value:
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+        return ObjectStoragePath(value)
+    if isinstance(value, (str, os.PathLike)) and not hasattr(value, "protocol"):
+        return Path(os.path.expanduser(os.fspath(value)))
+    return value  # already an ObjectStoragePath
+
+
+def _is_local(path: Any) -> bool:
+    return isinstance(path, Path) or getattr(path, "protocol", None) in ("file", "local", "")
+
+
+def _asset_uri(value: Any) -> str | None:
+    """The Asset URI for a statically known output path (``None`` when it is templated)."""
+    if value is None or _is_deferred(value):
+        return None
+    path = _to_path(value)
+    if isinstance(path, Path):
+        return path.resolve().as_uri()
+    return str(path)
+
+
+@contextlib.contextmanager
+def _atomic_jsonl_writer(target: Any) -> Iterator[Any]:
+    """Yield a text file on a temporary sibling of ``target``; move it into place on success.
+
+    On any exception the temporary file is removed and ``target`` is left untouched.
+    """
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    if _is_local(target):
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            yield fh
+        if isinstance(target, Path):
+            os.replace(tmp, target)
+        else:
+            tmp.rename(target)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def _jsonl(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# Progress lines
+# --------------------------------------------------------------------------------------------------
+class _Progress:
+    """Logs ``<verb> 4,000 / 10,000 contacts (40%), 180/s`` at most every ``PROGRESS_INTERVAL`` s."""
+
+    def __init__(self, log: Any, verb: str, total: int | None = None) -> None:
+        self.log = log
+        self.verb = verb
+        self.total = total
+        self.count = 0
+        self.started = time.monotonic()
+        self._last = self.started
+
+    def _line(self, extra: str = "") -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        done = f"{self.count:,}"
+        if self.total:
+            done += f" / {self.total:,} contacts ({min(100, 100 * self.count // self.total)}%)"
+        else:
+            done += " contacts"
+        return f"{self.verb} {done}, {self.count / elapsed:,.0f}/s{extra}"
+
+    def add(self, n: int = 1, extra: str = "") -> None:
+        self.count += n
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_INTERVAL:
+            self._last = now
+            self.log.info(self._line(extra))
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared base: connection and hook
+# --------------------------------------------------------------------------------------------------
+class _ExotelBaseOperator(BaseOperator):
+    """Connection id, optional hook arguments and the lazily created hook."""
+
+    def __init__(self, *, exotel_conn_id: str = "exotel_default",
+                 hook_params: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.exotel_conn_id = exotel_conn_id
+        self.hook_params = hook_params
+
+    def _checks(self) -> list[tuple[Any, Any]]:
+        return [
+            (lambda v: _check_str("exotel_conn_id", v), self.exotel_conn_id),
+            (_check_hook_params, self.hook_params),
+        ]
+
+    def _check_arguments(self, *, at_runtime: bool) -> None:
+        _check(self._checks(), at_runtime=at_runtime)
+
+    @cached_property
+    def hook(self) -> ExotelContactsHook:
+        """The :class:`ExotelContactsHook`, created on first use (never at DAG parse time)."""
+        from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
+
+        return ExotelContactsHook(self.exotel_conn_id, **dict(self.hook_params or {}))
+
+
+# --------------------------------------------------------------------------------------------------
+# Fetch
+# --------------------------------------------------------------------------------------------------
+class _ExotelFetchBaseOperator(_ExotelBaseOperator):
+    """Fetch contacts; stream them to ``output_path`` as JSON Lines, or return them (≤1000)."""
+
+    ui_color = "#e3f2fd"
+
+    def __init__(self, *, output_path: Any = None, max_records: int | None = None, **kwargs: Any) -> None:
+        if not _is_deferred(output_path):
+            _check_path("output_path", output_path)
+            uri = _asset_uri(output_path)
+            if uri is not None:
+                kwargs["outlets"] = _with_asset(kwargs.get("outlets"), uri)
+        super().__init__(**kwargs)
+        self.output_path = output_path
+        self.max_records = max_records
+
+    def _checks(self) -> list[tuple[Any, Any]]:
+        return [
+            *super()._checks(),
+            (lambda v: _check_path("output_path", v), self.output_path),
+            (lambda v: _check_int("max_records", v, minimum=0, optional=True), self.max_records),
+        ]
+
+    # subclasses say what they fetch
+    def _describe(self) -> str:
+        raise NotImplementedError
+
+    def _count(self) -> int | None:
+        raise NotImplementedError
+
+    def _iter(self, max_records: int | None) -> Iterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _total(self) -> int | None:
+        """How many contacts to expect, for progress lines (one cheap request; best effort)."""
+        try:
+            total = self._count()
+        except ExotelAuthError:
+            raise
+        except ExotelError as exc:
+            self.log.info("Could not count contacts in advance (%s); progress shows counts only", exc)
+            return None
+        if total is not None and self.max_records is not None:
+            total = min(total, self.max_records)
+        return total
+
+    def execute(self, context: Context) -> Any:
+        self._check_arguments(at_runtime=True)
+        what = self._describe()
+        total = self._total()
+        self.log.info("Fetching %s%s", what, f" ({total:,} contacts)" if total is not None else "")
+        progress = _Progress(self.log, "fetched", total)
+        if self.output_path is not None:
+            target = _to_path(self.output_path)
+            with contextlib.closing(self._iter(self.max_records)) as contacts:
+                with _atomic_jsonl_writer(target) as fh:
+                    for contact in contacts:
+                        fh.write(_jsonl(contact))
+                        progress.add()
+            self.log.info(
+                "Fetched %s contacts (%s) to %s in %.1f s",
+                f"{progress.count:,}", what, target, progress.elapsed,
+            )
+            return {"path": str(target), "count": progress.count}
+
+        limit = MAX_XCOM_CONTACTS + 1
+        if self.max_records is not None:
+            limit = min(limit, self.max_records)
+        result: list[dict[str, Any]] = []
+        with contextlib.closing(self._iter(limit)) as contacts:
+            for contact in contacts:
+                if len(result) == MAX_XCOM_CONTACTS:
+                    raise ExotelError(
+                        f"{self.task_id}: more than {MAX_XCOM_CONTACTS} contacts ({what}); XCom is not "
+                        "a data store — set output_path to stream them to a JSON Lines file "
+                        "(local path or storage URL such as s3://bucket/contacts.jsonl), "
+                        "or max_records to fetch fewer"
+                    )
+                result.append(contact)
+                progress.add()
+        self.log.info("Fetched %s contacts (%s) in %.1f s", f"{len(result):,}", what, progress.elapsed)
+        return result
+
+
+def _with_asset(outlets: Any, uri: str) -> list[Any]:
+    from airflow.providers.common.compat.sdk import Asset
+
+    current = list(outlets) if isinstance(outlets, (list, tuple)) else ([outlets] if outlets else [])
+    if not any(getattr(o, "uri", None) == uri for o in current):
+        current.append(Asset(uri))
+    return current
+
+
+class ExotelFetchContactsOperator(_ExotelFetchBaseOperator):
+    """Fetch the account's contacts (optionally filtered) from Exotel.
+
+    With ``output_path`` the contacts are streamed to a JSON Lines file as pages arrive (memory stays
+    flat), written to a temporary sibling and moved into place only when complete; the task returns
+    ``{"path": str, "count": int}``. A static ``output_path`` is also declared as an Asset outlet so
+    other DAGs can be scheduled on it. Without ``output_path`` the task returns the contacts
+    themselves and fails if there are more than 1000 (XCom is not a data store).
+
+    :param exotel_conn_id: id of the ``exotel`` connection. Templated.
+    :param name: only contacts whose name matches. Templated.
+    :param sort_by: server-side order, e.g. ``"date_created:desc"``. Templated.
+    :param list_sids: only contacts in any of these lists. Templated.
+    :param show_list: include each contact's lists (``filter=show_list``).
+    :param output_path: local path or storage URL (``file://``, ``s3://``, ...) of the JSON Lines
+        file to write. Templated; a templated path is not declared as an Asset automatically
+        (pass ``outlets=[Asset(...)]`` yourself).
+    :param max_records: stop after this many contacts.
+    :param hook_params: extra :class:`ExotelContactsHook` arguments, e.g.
+        ``{"concurrency": 2, "requests_per_minute": 120, "retry_limit": 3}``.
+    """
+
+    template_fields: Sequence[str] = ("exotel_conn_id", "name", "sort_by", "list_sids", "output_path")
+
+    def __init__(
+        self,
+        *,
+        exotel_conn_id: str = "exotel_default",
+        name: str | None = None,
+        sort_by: str | None = None,
+        list_sids: list[str] | str | None = None,
+        show_list: bool = False,
+        output_path: Any = None,
+        max_records: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(exotel_conn_id=exotel_conn_id, output_path=output_path,
+                         max_records=max_records, **kwargs)
+        self.name = name
+        self.sort_by = sort_by
+        self.list_sids = list_sids
+        self.show_list = show_list
+        self._check_arguments(at_runtime=False)
+
+    def _checks(self) -> list[tuple[Any, Any]]:
+        return [
+            *super()._checks(),
+            (lambda v: _check_str("name", v, optional=True, allow_empty=True), self.name),
+            (lambda v: _check_str("sort_by", v, optional=True), self.sort_by),
+            (_check_list_sids, self.list_sids),
+            (lambda v: _check_bool("show_list", v), self.show_list),
+        ]
+
+    def _describe(self) -> str:
+        filters = [
+            f"{k}={v!r}"
+            for k, v in (("name", self.name), ("sort_by", self.sort_by), ("list_sids", self.list_sids))
+            if v is not None
+        ]
+        return "all contacts" + (f" where {', '.join(filters)}" if filters else "")
+
+    def _count(self) -> int | None:
+        return self.hook.count_contacts(name=self.name, list_sids=self.list_sids)
+
+    def _iter(self, max_records: int | None) -> Iterator[dict[str, Any]]:
+        return self.hook.iter_contacts(
+            name=self.name,
+            sort_by=self.sort_by,
+            list_sids=self.list_sids,
+            show_list=self.show_list,
+            max_records=max_records,
+        )
+
+
+class ExotelFetchListContactsOperator(_ExotelFetchBaseOperator):
+    """Fetch the contacts of one Exotel list.
+
+    Same output contract as :class:`ExotelFetchContactsOperator`: JSON Lines at ``output_path``
+    (returning ``{"path", "count"}``), or the contacts themselves (at most 1000).
+
+    :param list_sid: the list's sid. Templated (works with ``.expand(list_sid=[...])``).
+    :param exotel_conn_id: id of the ``exotel`` connection. Templated.
+    :param output_path: local path or storage URL of the JSON Lines file to write. Templated.
+    :param max_records: stop after this many contacts.
+    :param hook_params: extra :class:`ExotelContactsHook` arguments.
+    """
+
+    template_fields: Sequence[str] = ("exotel_conn_id", "list_sid", "output_path")
+
+    def __init__(
+        self,
+        *,
+        list_sid: str,
+        exotel_conn_id: str = "exotel_default",
+        output_path: Any = None,
+        max_records: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(exotel_conn_id=exotel_conn_id, output_path=output_path,
+                         max_records=max_records, **kwargs)
+        self.list_sid = list_sid
+        self._check_arguments(at_runtime=False)
+
+    def _checks(self) -> list[tuple[Any, Any]]:
+        return [*super()._checks(), (lambda v: _check_str("list_sid", v), self.list_sid)]
+
+    def _describe(self) -> str:
+        return f"contacts of list {self.list_sid}"
+
+    def _count(self) -> int | None:
+        return self.hook.count_contacts(list_sid=self.list_sid)
+
+    def _iter(self, max_records: int | None) -> Iterator[dict[str, Any]]:
+        return self.hook.iter_list_contacts(self.list_sid, max_records=max_records)
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ExotelValidationError(f"{name} must be True or False, got {value!r}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Bulk update
+# --------------------------------------------------------------------------------------------------
+class ExotelBulkUpdateFailedError(ExotelError):
+    """More contacts failed to update than ``max_failures`` allows."""
+
+
+class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
+    """Update many contacts with Exotel's bulk ``PUT contacts``.
+
+    The input is either ``contacts`` (a list of dicts, or an XComArg from an upstream task) or
+    ``input_path`` (a JSON Lines file, one contact per line, never loaded whole: a first streaming
+    pass validates every line, a second sends them ``batch_size`` at a time). Each contact has a
+    ``sid`` plus any of ``first_name, last_name, company_name, email, tag, custom_field, number``.
+
+    Returns ``BulkUpdateResult.to_dict()``: ``{"total", "succeeded", "failed", "failed_sids"}``.
+    Contacts Exotel rejected are written to ``failed_output_path`` (JSON Lines: the contact as sent
+    plus ``"error": {"code", "message"}``) — before the task fails when more than ``max_failures``
+    of them failed — so they can be replayed with ``input_path=<that file>``.
+
+    :param contacts: list of contact dicts to update. Templated.
+    :param input_path: local path or storage URL of a JSON Lines file of contacts. Templated.
+    :param exotel_conn_id: id of the ``exotel`` connection. Templated.
+    :param batch_size: contacts per request, 1..5000.
+    :param max_failures: how many contacts may fail before the task fails (default 0).
+    :param failed_output_path: local path or storage URL for the failed contacts (JSON Lines; an
+        empty file when none failed). Templated.
+    :param dry_run: validate and report what would be sent (count, batches) without sending.
+    :param hook_params: extra :class:`ExotelContactsHook` arguments, e.g. ``{"concurrency": 2}``.
+    """
+
+    template_fields: Sequence[str] = ("exotel_conn_id", "contacts", "input_path", "failed_output_path")
+    ui_color = "#fff3e0"
+
+    def __init__(
+        self,
+        *,
+        contacts: Any = None,
+        input_path: Any = None,
+        exotel_conn_id: str = "exotel_default",
+        batch_size: int = _MAX_BATCH_SIZE,
+        max_failures: int = 0,
+        failed_output_path: Any = None,
+        dry_run: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(exotel_conn_id=exotel_conn_id, **kwargs)
+        self.contacts = contacts
+        self.input_path = input_path
+        self.batch_size = batch_size
+        self.max_failures = max_failures
+        self.failed_output_path = failed_output_path
+        self.dry_run = dry_run
+        self._check_arguments(at_runtime=False)
+
+    def _checks(self) -> list[tuple[Any, Any]]:
+        return [
+            *super()._checks(),
+            (self._check_source, (self.contacts, self.input_path)),
+            (lambda v: _check_int("batch_size", v, minimum=1, maximum=_MAX_BATCH_SIZE), self.batch_size),
+            (lambda v: _check_int("max_failures", v, minimum=0), self.max_failures),
+            (lambda v: _check_path("failed_output_path", v), self.failed_output_path),
+            (lambda v: _check_bool("dry_run", v), self.dry_run),
+        ]
+
+    @staticmethod
+    def _check_source(pair: tuple[Any, Any]) -> None:
+        contacts, input_path = pair
+        has_contacts = contacts is not None
+        has_path = input_path is not None and input_path != ""
+        if has_contacts == has_path:
+            raise ExotelValidationError(
+                "give exactly one of contacts (a list of contact dicts) or input_path (a JSON Lines "
+                f"file); got {'both' if has_contacts else 'neither'}"
+            )
+        if has_contacts and not _is_deferred(contacts) and (
+            isinstance(contacts, (str, bytes, Mapping)) or not isinstance(contacts, Iterable)
+        ):
+            raise ExotelValidationError(
+                f"contacts must be a list of contact dicts, got {type(contacts).__name__} "
+                "(to pass an upstream task's list, use its XComArg, e.g. contacts=make_updates(), "
+                "or render_template_as_native_obj=True on the DAG)"
+            )
+        if has_path and not _is_deferred(input_path):
+            _check_path("input_path", input_path)
+
+    # ------------------------------------------------------------------ input
+    def _validated_input(self) -> tuple[int, Any]:
+        """Validate the whole input before anything is sent.
+
+        Returns ``(count, chunks)`` where ``chunks(size)`` yields lists of at most ``size``
+        contacts: slices of the validated list, or a fresh streaming pass over ``input_path``.
+        """
+        from airflow_provider_exotel.hooks.contacts import validate_contacts
+
+        if self.contacts is not None:
+            items = validate_contacts(self.contacts, "contacts")
+
+            def list_chunks(size: int) -> Iterator[list[dict[str, Any]]]:
+                for i in range(0, len(items), size):
+                    yield items[i : i + size]
+
+            return len(items), list_chunks
+
+        path = _to_path(self.input_path)
+        count = self._validate_file(path)
+
+        def file_chunks(size: int) -> Iterator[list[dict[str, Any]]]:
+            chunk: list[dict[str, Any]] = []
+            for _, contact in _read_jsonl(path):
+                chunk.append(contact)
+                if len(chunk) == size:
+                    yield chunk
+                    chunk = []
+            if chunk:
+                yield chunk
+
+        return count, file_chunks
+
+    def _validate_file(self, path: Any) -> int:
+        """First streaming pass over ``input_path``: JSON, fields, sids, no duplicate sid."""
+        from airflow_provider_exotel.hooks.contacts import validate_contact
+
+        seen: set[bytes] = set()  # 8-byte digests keep memory small for millions of sids
+        count = 0
+        for line_no, contact in _read_jsonl(path):
+            try:
+                sid = validate_contact(contact, line_no, "input_path")
+            except ExotelValidationError as exc:
+                message = str(exc).replace(f"input_path[{line_no}]", f"line {line_no}")
+                raise ExotelValidationError(f"input_path {path}: {message}") from None
+            digest = hashlib.blake2b(sid.encode(), digest_size=8).digest()
+            if digest in seen:
+                first = next(n for n, c in _read_jsonl(path) if c.get("sid") == sid)
+                if first != line_no:
+                    raise ExotelValidationError(
+                        f"input_path {path}: line {line_no} repeats sid {sid!r} (first on line {first}); "
+                        "each contact may appear once per bulk update"
+                    )
+            seen.add(digest)
+            count += 1
+        return count
+
+    # ------------------------------------------------------------------ run
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._check_arguments(at_runtime=True)
+        total, chunks = self._validated_input()
+        batches = -(-total // self.batch_size)
+        source = "contacts" if self.contacts is not None else f"input_path {self.input_path}"
+        if self.dry_run:
+            self.log.info(
+                "Dry run: %s valid contact(s) from %s would be sent in %d batch(es) of up to %d; "
+                "nothing was sent",
+                f"{total:,}", source, batches, self.batch_size,
+            )
+            return {"total": total, "succeeded": 0, "failed": 0, "failed_sids": [],
+                    "dry_run": True, "batches": batches, "batch_size": self.batch_size}
+
+        self.log.info("Updating %s contact(s) from %s in %d batch(es) of up to %d",
+                      f"{total:,}", source, batches, self.batch_size)
+        result = self._send(chunks, total)
+        summary = result.to_dict()
+        self.log.info(
+            "Bulk update done: %s submitted, %s updated, %s failed in %d batch(es)",
+            f"{result.total:,}", f"{len(result.succeeded):,}", f"{len(result.failed):,}", batches,
+        )
+        if len(result.failed) > self.max_failures:
+            examples = "; ".join(f"{f['sid']} ({f['code']} {f['message']})" for f in result.failed[:5])
+            where = (f"; failed contacts written to {_to_path(self.failed_output_path)}"
+                     if self.failed_output_path is not None else
+                     "; set failed_output_path to keep them for a replay")
+            raise ExotelBulkUpdateFailedError(
+                f"{len(result.failed):,} of {result.total:,} contacts failed to update "
+                f"(max_failures={self.max_failures}){where}. First failures: {examples}"
+            )
+        return summary
+
+    def _send(self, chunks: Any, total: int) -> BulkUpdateResult:
+        """Second pass: send chunk by chunk, merging results and dead-lettering failed contacts."""
+        from airflow_provider_exotel.hooks.contacts import BulkUpdateResult
+
+        hook = self.hook
+        # one hook call per `concurrency` batches keeps the hook's parallelism and bounds memory
+        per_call = self.batch_size * max(1, int(getattr(hook, "concurrency", 1) or 1))
+        result = BulkUpdateResult()
+        progress = _Progress(self.log, "updated", total)
+        with contextlib.ExitStack() as stack:
+            failed_fh = None
+            if self.failed_output_path is not None:
+                failed_fh = stack.enter_context(_atomic_jsonl_writer(_to_path(self.failed_output_path)))
+            for chunk in chunks(per_call):
+                part = hook.bulk_update_contacts(chunk, batch_size=self.batch_size)
+                result.merge(part)
+                if failed_fh is not None and part.failed:
+                    by_sid = {c["sid"]: c for c in chunk}
+                    for failure in part.failed:
+                        sent = dict(by_sid.get(failure["sid"], {"sid": failure["sid"]}))
+                        sent["error"] = {"code": failure["code"], "message": failure["message"]}
+                        failed_fh.write(_jsonl(sent))
+                progress.add(len(chunk), extra=f", {len(result.failed):,} failed")
+        return result
+
+
+def _read_jsonl(path: Any) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, object)`` for each non-blank line; malformed JSON names its line."""
+    with path.open("r", encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield line_no, json.loads(line)
+            except ValueError as exc:
+                raise ExotelValidationError(
+                    f"input_path {path}: line {line_no} is not valid JSON ({exc})"
+                ) from None
