@@ -47,6 +47,7 @@ DEFAULT_HOST = REGIONS["singapore"]
 _RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _MAX_BACKOFF = 60.0
 _MAX_RETRY_AFTER = 300.0
+_MAX_SWEEPS = 4
 
 log = logging.getLogger(__name__)
 
@@ -612,56 +613,103 @@ class ExotelContactsHook(HttpHook):
     def _paginate(
         self, endpoint: str, params: dict[str, Any], max_records: int | None
     ) -> Iterator[dict[str, Any]]:
-        """The one paging engine: first page sequentially, then the rest with bounded concurrency.
+        """The one paging engine, shared by every endpoint that pages.
 
-        A generator: nothing is requested until the caller starts iterating, and at most a small
-        window of pages (``2 × concurrency``) is held in memory at any time.
+        A generator: nothing is requested until the caller starts iterating. Each sweep reads the
+        first page, learns ``metadata.total``, then reads the remaining pages with up to
+        ``concurrency`` requests in flight, yielding contacts in server order.
+
+        Offset paging drifts when contacts are inserted or deleted mid-fetch (a deletion shifts a
+        contact onto a page already read; an insertion repeats one). Every contact already yielded is
+        remembered by a 64-bit hash of its sid (a few MB per 100k contacts), so repeats are dropped;
+        and when any page reports a different ``metadata.total`` than the sweep started with, another
+        sweep picks up the contacts that shifted. Hence every contact that existed for the whole
+        fetch is yielded exactly once (after drift, the shifted ones come at the end).
         """
         if max_records == 0:
             return
+        seen: set[int] = set()
+        yielded = 0
+        first_total = None
+        for sweep in range(1, _MAX_SWEEPS + 1):
+            start_total: int | None = None
+            last_total: int | None = None
+            drift = False
+            for page_total, contacts in self._sweep(endpoint, params, max_records):
+                if start_total is None:
+                    start_total = page_total
+                    first_total = page_total if first_total is None else first_total
+                elif page_total != start_total:
+                    drift = True
+                last_total = page_total
+                for contact in contacts:
+                    sid = contact.get("sid")
+                    if sid is not None:
+                        key = hash(sid)
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                    yield contact
+                    yielded += 1
+                    if max_records is not None and yielded >= max_records:
+                        return
+            if not drift:
+                return
+            self.log.warning(
+                "Exotel GET %s: contacts changed during the fetch (total %s -> %s); "
+                "sweep %d of %d to pick up contacts that shifted between pages",
+                endpoint,
+                start_total,
+                last_total,
+                sweep + 1,
+                _MAX_SWEEPS,
+            )
+        raise ExotelRequestError(
+            f"Exotel GET {endpoint}: contacts kept changing during {_MAX_SWEEPS} sweeps "
+            f"(total {first_total} -> {last_total}); the fetch cannot promise every contact, try again "
+            "when the account is quieter"
+        )
+
+    def _sweep(
+        self, endpoint: str, params: dict[str, Any], max_records: int | None
+    ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """One pass over the pages: yield ``(metadata.total, contacts)`` per page, in offset order.
+
+        The first page is read alone; the rest go out with ``concurrency`` requests in flight and a
+        window of ``2 × concurrency`` pages, so memory stays flat whatever the total.
+        """
         first_limit = MAX_PAGE_SIZE if max_records is None else min(MAX_PAGE_SIZE, max_records)
         body = self._fetch_page(endpoint, params, 0, first_limit)
         page = _page_contacts(body, endpoint)
         total = _page_total(body, endpoint)
+        yield total, page
         wanted = total if max_records is None else min(total, max_records)
-        yield from page[:wanted]
-        received = min(len(page), wanted)
-        if received >= wanted or len(page) < first_limit:
+        if len(page) >= wanted or len(page) < first_limit:
             return
+        offsets = range(first_limit, wanted, MAX_PAGE_SIZE)
 
-        offsets = list(range(received, wanted, MAX_PAGE_SIZE))
-
-        def limit_for(offset: int) -> int:
-            return min(MAX_PAGE_SIZE, wanted - offset)
+        def fetch(offset: int) -> tuple[int, list[dict[str, Any]]]:
+            body = self._fetch_page(endpoint, params, offset, min(MAX_PAGE_SIZE, wanted - offset))
+            return _page_total(body, endpoint), _page_contacts(body, endpoint)
 
         if self.concurrency == 1 or len(offsets) == 1:
             for offset in offsets:
-                body = self._fetch_page(endpoint, params, offset, limit_for(offset))
-                page = _page_contacts(body, endpoint)
-                yield from page[: limit_for(offset)]
-                if len(page) < limit_for(offset):
-                    return  # short page: the data set shrank, nothing more to read
+                yield fetch(offset)
             return
 
         window = 2 * self.concurrency
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="exotel-page") as pool:
-            pending: deque[tuple[int, Future[dict[str, Any]]]] = deque()
-            next_index = 0
+            pending: deque[Future[tuple[int, list[dict[str, Any]]]]] = deque()
+            todo = iter(offsets)
             try:
-                while next_index < len(offsets) or pending:
-                    while next_index < len(offsets) and len(pending) < window:
-                        offset = offsets[next_index]
-                        pending.append(
-                            (offset, pool.submit(self._fetch_page, endpoint, params, offset, limit_for(offset)))
-                        )
-                        next_index += 1
-                    offset, future = pending.popleft()
-                    page = _page_contacts(future.result(), endpoint)
-                    yield from page[: limit_for(offset)]
-                    if len(page) < limit_for(offset):
-                        return
+                for offset in todo:
+                    pending.append(pool.submit(fetch, offset))
+                    if len(pending) >= window:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
             finally:
-                for _, future in pending:
+                for future in pending:
                     future.cancel()
 
     # ---------------------------------------------------------------------------- bulk update
