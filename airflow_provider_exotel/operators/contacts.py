@@ -133,6 +133,8 @@ def _asset_uri(value: Any) -> str | None:
     """The Asset URI for a statically known output path (``None`` when it is templated)."""
     if value is None or _is_deferred(value):
         return None
+    if isinstance(value, str) and "://" in value:
+        return value
     path = _to_path(value)
     if isinstance(path, Path):
         return path.resolve().as_uri()
