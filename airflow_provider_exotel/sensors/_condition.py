@@ -115,10 +115,13 @@ def parse_created_after(value: Any, argument: str = "created_after") -> dt.datet
         parsed = value
     elif isinstance(value, str) and value.strip():
         try:
-            parsed = pendulum.parse(value.strip())
+            # exact: "10:00" stays a time (rejected) instead of becoming today 10:00
+            parsed = pendulum.parse(value.strip(), exact=True)
         except (ValueError, TypeError, OverflowError):  # pendulum's ParserError is a ValueError
             parsed = None
-        if not isinstance(parsed, dt.datetime):  # a bare time or duration is not a moment
+        if isinstance(parsed, dt.date) and not isinstance(parsed, dt.datetime):
+            parsed = dt.datetime(parsed.year, parsed.month, parsed.day)  # a date: its midnight
+        if not isinstance(parsed, dt.datetime):  # a bare time or a duration is not a moment
             raise ExotelValidationError(
                 f"{argument} must be a datetime or an ISO 8601 timestamp such as "
                 f"'2024-05-01T10:00:00Z', got {value!r}"
