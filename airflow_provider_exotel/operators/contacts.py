@@ -195,7 +195,10 @@ class _Progress:
         now = time.monotonic()
         if now - self._last >= PROGRESS_INTERVAL:
             self._last = now
-            self.log.info(self._line(extra))
+            self._emit(self._line(extra))
+
+    def _emit(self, line: str) -> None:
+        self.log.info(line)
 
     @property
     def elapsed(self) -> float:
