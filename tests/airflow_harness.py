@@ -14,6 +14,8 @@ Usage in a test module::
         assert result.xcom("fetch_list_contacts")["count"] == 50
         assert result.task_states()["report"] == "success"
 
+Outside pytest (``scripts/demo.py``), ``AirflowHarness(home)`` gives the same with a home you choose.
+
 ``airflow db migrate`` runs once per process however many modules import the fixture (the harness is a
 process-wide singleton); the temporary home is removed when the process exits. Each
 ``airflow dags test`` runs in a subprocess with a clean environment built from this process's plus the
@@ -40,7 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+try:
+    import pytest
+except ImportError:  # scripts/demo.py reuses the harness without pytest
+    pytest = None  # type: ignore[assignment]
 
 __all__ = ["AirflowHarness", "DagTestResult", "airflow_harness", "get_harness"]
 
@@ -307,7 +312,9 @@ def get_harness() -> AirflowHarness:
         return _harness
 
 
-@pytest.fixture(scope="session")
-def airflow_harness() -> AirflowHarness:
-    """Session-wide :class:`AirflowHarness` (``airflow db migrate`` has already run)."""
-    return get_harness()
+if pytest is not None:
+
+    @pytest.fixture(scope="session")
+    def airflow_harness() -> AirflowHarness:
+        """Session-wide :class:`AirflowHarness` (``airflow db migrate`` has already run)."""
+        return get_harness()

@@ -112,6 +112,7 @@ def test_sync_dag_with_deferrable_sensor_waits_for_the_list_to_grow(airflow_harn
     )
 
     result.assert_success()
+    assert "defer" in result.task_log("wait_for_contacts").lower()
     assert result.xcom("wait_for_contacts") == {"count": 51}
     assert result.xcom("fetch_list_contacts")["count"] == 51
     late = [c for c in seeded_simulator.list_contacts("list0") if c["last_name"] == "X"]
