@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
-from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
+from airflow_harness import get_harness
 
 from airflow_provider_exotel.exceptions import (
     ExotelAuthError,
@@ -90,7 +90,7 @@ NEWEST = "2024-01-01T00:00:04Z"  # date_created of the 5th seeded contact
         ("2024-01-01T05:30:03+05:30", True),
         (dt.datetime(2024, 1, 1, 0, 0, 3), True),  # naive means UTC
         (dt.datetime(2024, 1, 1, 0, 0, 4), False),
-        (dt.datetime(2024, 1, 1, 0, 0, 3, 999999, tzinfo=dt.timezone.utc), True),
+        (dt.datetime(2024, 1, 1, 0, 0, 3, 999999, tzinfo=dt.UTC), True),
         ("2024-01-01 00:00:03+00:00", True),  # how Jinja renders {{ data_interval_start }}
     ],
 )
@@ -307,13 +307,13 @@ def on_request(sim, n: int, action) -> threading.Event:
     return done
 
 
-def test_deferrable_sensor_dag_waits_in_the_trigger_and_succeeds(airflow_harness, exotel_simulator):
+def test_deferrable_sensor_dag_waits_in_the_trigger_and_succeeds(exotel_simulator):
     exotel_simulator.seed_contacts(2)
     # request 1: the sensor's own count (2 < 3) -> defer; 2: the trigger's first count (still 2);
     # 3: its second count, after a contact arrived, and 4: the newest contact's date -> fire.
     inserted = on_request(exotel_simulator, 3, lambda sim: sim.insert_contact(first_name="Late"))
 
-    result = airflow_harness.run_dag(
+    result = get_harness().run_dag(
         "exotel_deferrable_contacts_sensor",
         dags_folder=DAGS,
         env={"AIRFLOW_CONN_EXOTEL_DEFAULT": exotel_simulator.connection_json()},
@@ -335,12 +335,12 @@ def test_deferrable_sensor_dag_waits_in_the_trigger_and_succeeds(airflow_harness
     assert "test-token" not in result.output
 
 
-def test_deferrable_sensor_dag_fails_on_bad_credentials(airflow_harness, exotel_simulator):
+def test_deferrable_sensor_dag_fails_on_bad_credentials(exotel_simulator):
     exotel_simulator.seed_contacts(2)
     # request 1: the sensor's own check (2 < 3) -> defer; request 2: the trigger's, refused.
     on_request(exotel_simulator, 2, lambda sim: sim.add_faults("401"))
 
-    result = airflow_harness.run_dag(
+    result = get_harness().run_dag(
         "exotel_deferrable_contacts_sensor",
         dags_folder=DAGS,
         env={"AIRFLOW_CONN_EXOTEL_DEFAULT": exotel_simulator.connection_json()},
@@ -352,7 +352,7 @@ def test_deferrable_sensor_dag_fails_on_bad_credentials(airflow_harness, exotel_
     assert exotel_simulator.request_count() == 2
 
 
-def test_sensor_dag_file_parses_without_errors(airflow_harness):
-    dag_ids, errors = airflow_harness.import_errors(DAGS)
+def test_sensor_dag_file_parses_without_errors():
+    dag_ids, errors = get_harness().import_errors(DAGS)
     assert errors == {}
     assert "exotel_deferrable_contacts_sensor" in dag_ids

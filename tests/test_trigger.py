@@ -93,9 +93,7 @@ def test_trigger_counts_only_the_contacts_of_list_sid(exotel_simulator):
 
 def test_trigger_waits_for_a_contact_created_strictly_after_created_after(exotel_simulator):
     exotel_simulator.seed_contacts(3)  # newest created 2024-01-01T00:00:02Z
-    on_request(
-        exotel_simulator, 5, lambda sim: sim.insert_contact(date_created="2024-01-01T00:00:03Z")
-    )
+    on_request(exotel_simulator, 5, lambda sim: sim.insert_contact(date_created="2024-01-01T00:00:03Z"))
 
     event = first_event(make_trigger(min_count=1, created_after="2024-01-01T00:00:02Z"))
 

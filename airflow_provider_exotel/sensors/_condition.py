@@ -7,7 +7,8 @@ disagree. Also holds the argument checks both classes apply. Cheap to import: no
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any, NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_exotel.exceptions import (
     ExotelAuthError,
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 _RETRYABLE_4XX = frozenset({404, 408, 425, 429})
 
 
-class ContactsCheck(NamedTuple):
+@dataclass(frozen=True)
+class ContactsCheck:
     """Outcome of one :func:`check_contacts`: ``done`` and the contact ``count`` seen."""
 
     done: bool
@@ -111,6 +113,7 @@ def parse_created_after(value: Any, argument: str = "created_after") -> dt.datet
     """A datetime or ISO 8601 string as an aware datetime; naive values are taken as UTC."""
     import pendulum
 
+    parsed: Any = None
     if isinstance(value, dt.datetime):
         parsed = value
     elif isinstance(value, str) and value.strip():
@@ -121,17 +124,13 @@ def parse_created_after(value: Any, argument: str = "created_after") -> dt.datet
             parsed = None
         if isinstance(parsed, dt.date) and not isinstance(parsed, dt.datetime):
             parsed = dt.datetime(parsed.year, parsed.month, parsed.day)  # a date: its midnight
-        if not isinstance(parsed, dt.datetime):  # a bare time or a duration is not a moment
-            raise ExotelValidationError(
-                f"{argument} must be a datetime or an ISO 8601 timestamp such as "
-                f"'2024-05-01T10:00:00Z', got {value!r}"
-            )
-    else:
+    if not isinstance(parsed, dt.datetime):  # also a bare time or a duration: not a moment
         raise ExotelValidationError(
-            f"{argument} must be a datetime or an ISO 8601 timestamp, got {value!r}"
+            f"{argument} must be a datetime or an ISO 8601 timestamp such as "
+            f"'2024-05-01T10:00:00Z', got {value!r}"
         )
     if parsed.tzinfo is None or parsed.utcoffset() is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed
 
 

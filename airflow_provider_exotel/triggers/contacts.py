@@ -117,7 +117,7 @@ class ExotelContactsTrigger(BaseTrigger):
         # triggerer's shared sync thread; sync_to_async still lets the connection look-up inside
         # reach the triggerer's supervisor (async_to_sync bubbles back to this loop).
         check = sync_to_async(check_contacts, thread_sensitive=False)
-        arguments = {
+        arguments: dict[str, Any] = {
             "list_sid": self.list_sid,
             "min_count": self.min_count,
             "created_after": self._created_after,
@@ -127,12 +127,14 @@ class ExotelContactsTrigger(BaseTrigger):
             try:
                 result = await check(hook, **arguments)
                 self.log.info(describe_check(result, **arguments))
-                done, count = result
+                done, count = result.done, result.count
             except ExotelError as exc:
                 if is_permanent(exc):
                     reason = (
-                        "auth" if isinstance(exc, ExotelAuthError)
-                        else "invalid" if isinstance(exc, ExotelValidationError)
+                        "auth"
+                        if isinstance(exc, ExotelAuthError)
+                        else "invalid"
+                        if isinstance(exc, ExotelValidationError)
                         else "request"
                     )
                     return {"status": "error", "reason": reason, "message": str(exc)}

@@ -15,7 +15,7 @@ from airflow_provider_exotel.sensors.contacts import ExotelContactsSensor
 with DAG(
     dag_id="exotel_deferrable_contacts_sensor",
     schedule=None,
-    start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
+    start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     params={"min_count": Param(1, type="integer", minimum=0)},
     tags=["exotel", "test"],
