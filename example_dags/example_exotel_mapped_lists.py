@@ -18,8 +18,9 @@ from airflow.providers.common.compat.sdk import dag, task
 from airflow_provider_exotel.operators.contacts import ExotelFetchListContactsOperator
 
 DATA_DIR = os.environ.get("EXOTEL_EXAMPLE_DATA_DIR", "/tmp/exotel_example")
-LIST_SIDS = [s.strip() for s in os.environ.get("EXOTEL_EXAMPLE_LIST_SIDS", "list0,list1,list2").split(",")
-             if s.strip()]
+LIST_SIDS = [
+    s.strip() for s in os.environ.get("EXOTEL_EXAMPLE_LIST_SIDS", "list0,list1,list2").split(",") if s.strip()
+]
 RUN_DIR = DATA_DIR + "/lists/{{ run_id | replace(':', '') | replace('+', '') }}"
 
 

@@ -73,7 +73,9 @@ def main() -> int:
     try:
         sim.seed_contacts(500)
         lists = sim.seed_lists(3, 50)
-        say(f"Simulator: {sim.url} (account {sim.account_sid}), {len(sim)} contacts, lists {', '.join(lists)}")
+        say(
+            f"Simulator: {sim.url} (account {sim.account_sid}), {len(sim)} contacts, lists {', '.join(lists)}"
+        )
         before = {sid: sim.get_contact(sid)["tag"] for sid in sim.lists[LIST_SID]}
 
         say(f"Airflow home: {rel(harness.home)} (SQLite) — airflow db migrate ...")
@@ -122,8 +124,10 @@ def main() -> int:
         say(f"  fetched:  {fetched['count']} contacts -> {rel(fetched['path'])}")
     updates_path = xcom("transform")
     if updates_path:
-        say(f"  transform: {len(read_jsonl(Path(updates_path)))} updates (names normalised, tag={TAG!r}, "
-            f"plus {len(UNKNOWN_SIDS)} unknown sids) -> {rel(updates_path)}")
+        say(
+            f"  transform: {len(read_jsonl(Path(updates_path)))} updates (names normalised, tag={TAG!r}, "
+            f"plus {len(UNKNOWN_SIDS)} unknown sids) -> {rel(updates_path)}"
+        )
     updated = xcom("update_contacts")
     if updated:
         say(f"  updated:  {updated['succeeded']} of {updated['total']} contacts; {updated['failed']} failed")

@@ -162,8 +162,9 @@ class AirflowHarness:
         self._migrated = False
         self._lock = threading.Lock()
 
-    def env(self, dags_folder: str | os.PathLike[str] | None = None,
-            extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    def env(
+        self, dags_folder: str | os.PathLike[str] | None = None, extra: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
         """The environment for an ``airflow`` subprocess: this process's, minus any Airflow set-up,
         plus this home, SQLite, no example DAGs, ``dags_folder`` and ``extra``."""
         env = {
@@ -186,9 +187,13 @@ class AirflowHarness:
             env.update({k: str(v) for k, v in extra.items()})
         return env
 
-    def airflow(self, *args: str, env: Mapping[str, str] | None = None,
-                dags_folder: str | os.PathLike[str] | None = None,
-                timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def airflow(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        dags_folder: str | os.PathLike[str] | None = None,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``airflow <args>`` (this interpreter's Airflow) and return the completed process."""
         return subprocess.run(
             [sys.executable, "-m", "airflow", *args],
@@ -262,8 +267,9 @@ class AirflowHarness:
             db_path=self.db_path,
         )
 
-    def import_errors(self, dags_folder: str | os.PathLike[str],
-                      env: Mapping[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    def import_errors(
+        self, dags_folder: str | os.PathLike[str], env: Mapping[str, str] | None = None
+    ) -> tuple[list[str], dict[str, str]]:
         """Parse ``dags_folder`` with a ``DagBag`` in a subprocess; return (dag ids, import errors)."""
         code = (
             "import json, os\n"

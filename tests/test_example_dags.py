@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from airflow_harness are redefined as arguments)
 """The example DAGs import cleanly and run to success with ``airflow dags test`` against the simulator.
 
 The simulator runs in this (pytest) process so its state can be checked afterwards; the DAG runs in
@@ -11,7 +12,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
 
 EXAMPLE_DAGS = Path(__file__).resolve().parent.parent / "example_dags"
@@ -52,11 +52,15 @@ def test_example_dags_import_without_errors(airflow_harness):
 
 
 # ------------------------------------------------------------------------------------------ sync
-def test_sync_dag_tags_every_list_contact_and_reports_unknown_sids(airflow_harness, seeded_simulator, dag_env):
+def test_sync_dag_tags_every_list_contact_and_reports_unknown_sids(
+    airflow_harness, seeded_simulator, dag_env
+):
     members = seeded_simulator.lists["list0"]
 
     result = airflow_harness.run_dag(
-        "example_exotel_sync_contacts", dags_folder=EXAMPLE_DAGS, env=dag_env,
+        "example_exotel_sync_contacts",
+        dags_folder=EXAMPLE_DAGS,
+        env=dag_env,
         conf={"tag": "synced-by-test", "extra_sids": ["no-such-sid-1", "no-such-sid-2"]},
     )
 
@@ -66,7 +70,10 @@ def test_sync_dag_tags_every_list_contact_and_reports_unknown_sids(airflow_harne
     assert fetched["count"] == 50
     assert [c["sid"] for c in read_jsonl(fetched["path"])] == members
     assert result.xcom("update_contacts") == {
-        "total": 52, "succeeded": 50, "failed": 2, "failed_sids": ["no-such-sid-1", "no-such-sid-2"],
+        "total": 52,
+        "succeeded": 50,
+        "failed": 2,
+        "failed_sids": ["no-such-sid-1", "no-such-sid-2"],
     }
     assert {seeded_simulator.get_contact(sid)["tag"] for sid in members} == {"synced-by-test"}
     report = result.xcom("report")
@@ -80,7 +87,9 @@ def test_sync_dag_fails_when_too_many_updates_fail_but_keeps_them_for_replay(
     bogus = [f"bogus-{i}" for i in range(11)]  # the DAG allows 10
 
     result = airflow_harness.run_dag(
-        "example_exotel_sync_contacts", dags_folder=EXAMPLE_DAGS, env=dag_env,
+        "example_exotel_sync_contacts",
+        dags_folder=EXAMPLE_DAGS,
+        env=dag_env,
         conf={"extra_sids": bogus},
     )
 
@@ -94,11 +103,17 @@ def test_sync_dag_fails_when_too_many_updates_fail_but_keeps_them_for_replay(
     assert "11 of 61 contacts failed to update (max_failures=10)" in result.task_log("update_contacts")
 
 
-def test_sync_dag_with_deferrable_sensor_waits_for_the_list_to_grow(airflow_harness, seeded_simulator, dag_env):
+def test_sync_dag_with_deferrable_sensor_waits_for_the_list_to_grow(
+    airflow_harness, seeded_simulator, dag_env
+):
     counts = {"n": 0}
 
     def grow_list_after_first_check(sim, rec):
-        if rec.method == "GET" and rec.path.endswith("/lists/list0/contacts") and rec.query.get("limit") == "1":
+        if (
+            rec.method == "GET"
+            and rec.path.endswith("/lists/list0/contacts")
+            and rec.query.get("limit") == "1"
+        ):
             counts["n"] += 1
             if counts["n"] == 2:  # the sensor's first check saw 50; the trigger's sees 51
                 new = sim.insert_contact(first_name="  late   arrival ", last_name="x")
@@ -107,8 +122,10 @@ def test_sync_dag_with_deferrable_sensor_waits_for_the_list_to_grow(airflow_harn
     seeded_simulator.before_request = grow_list_after_first_check
 
     result = airflow_harness.run_dag(
-        "example_exotel_sync_contacts", dags_folder=EXAMPLE_DAGS,
-        env={**dag_env, "EXOTEL_EXAMPLE_DEFERRABLE": "1"}, conf={"min_count": 51},
+        "example_exotel_sync_contacts",
+        dags_folder=EXAMPLE_DAGS,
+        env={**dag_env, "EXOTEL_EXAMPLE_DEFERRABLE": "1"},
+        conf={"min_count": 51},
     )
 
     result.assert_success()
@@ -136,7 +153,9 @@ def test_export_dag_writes_filtered_contacts_as_an_asset_its_consumer_reads(
     uri = f"file://{export_path}"
 
     result = airflow_harness.run_dag(
-        "example_exotel_export_contacts", dags_folder=EXAMPLE_DAGS, env=dag_env,
+        "example_exotel_export_contacts",
+        dags_folder=EXAMPLE_DAGS,
+        env=dag_env,
         conf={"list_sids": ["list1"], "name": None, "sort_by": "date_created:desc"},
     )
 
@@ -156,14 +175,17 @@ def test_export_dag_writes_filtered_contacts_as_an_asset_its_consumer_reads(
     assert events == [("export_contacts",)]
     consumers = _asset_rows(
         airflow_harness.db_path,
-        "SELECT r.dag_id FROM dag_schedule_asset_reference r JOIN asset a ON a.id = r.asset_id WHERE a.uri = ?",
+        "SELECT r.dag_id FROM dag_schedule_asset_reference r JOIN asset a ON a.id = r.asset_id "
+        "WHERE a.uri = ?",
         "SELECT r.dag_id FROM dag_schedule_dataset_reference r JOIN dataset a ON a.id = r.dataset_id "
         "WHERE a.uri = ?",
         (uri,),
     )
     assert consumers == [("example_exotel_export_consumer",)]
 
-    consumer = airflow_harness.run_dag("example_exotel_export_consumer", dags_folder=EXAMPLE_DAGS, env=dag_env)
+    consumer = airflow_harness.run_dag(
+        "example_exotel_export_consumer", dags_folder=EXAMPLE_DAGS, env=dag_env
+    )
 
     consumer.assert_success()
     assert consumer.xcom("summarise_export")["count"] == 50

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from airflow_harness are redefined as arguments)
 """Fetch and bulk-update operators against the bundled simulator, over real sockets.
 
 Most tests call ``op.execute(context={})`` directly (the ``exotel_simulator`` fixture points
@@ -13,8 +14,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
+
 from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
 from airflow_provider_exotel.operators import contacts as contacts_module
 from airflow_provider_exotel.operators.contacts import (
@@ -96,8 +97,9 @@ def test_fetch_all_contacts_sends_filters_and_writes_them_in_server_order(exotel
     assert created == sorted(created, reverse=True)
     pages = [r for r in exotel_simulator.requests if r.path.endswith("/contacts") and r.method == "GET"]
     assert all(r.query.get("list_sids") == "list0,list1" for r in pages)
-    assert any(r.query.get("sort_by") == "date_created:desc" and r.query.get("filter") == "show_list"
-               for r in pages)
+    assert any(
+        r.query.get("sort_by") == "date_created:desc" and r.query.get("filter") == "show_list" for r in pages
+    )
 
 
 def test_fetch_by_name_returns_only_matching_contacts(exotel_simulator):
@@ -133,8 +135,9 @@ def test_fetch_refuses_more_than_1000_contacts_without_output_path_and_stops_ear
 
     assert "more than 1000" in str(info.value)
     # 1001 contacts are 51 pages of 20; all 3000 would be 150
-    page_requests = [r for r in exotel_simulator.requests
-                     if r.method == "GET" and int(r.query.get("limit", 0)) > 1]
+    page_requests = [
+        r for r in exotel_simulator.requests if r.method == "GET" and int(r.query.get("limit", 0)) > 1
+    ]
     assert len(page_requests) <= 51
 
 
@@ -200,8 +203,9 @@ def test_progress_lines_show_count_total_and_rate(exotel_simulator, tmp_path, mo
     monkeypatch.setattr(contacts_module, "PROGRESS_INTERVAL", 0.0)
     op = ExotelFetchContactsOperator(task_id="f", output_path=str(tmp_path / "c.jsonl"))
     lines: list[str] = []
-    monkeypatch.setattr(contacts_module._Progress, "_emit", lambda self, line: lines.append(line),
-                        raising=False)
+    monkeypatch.setattr(
+        contacts_module._Progress, "_emit", lambda self, line: lines.append(line), raising=False
+    )
 
     op.execute(context={})
 
@@ -216,7 +220,10 @@ def test_progress_lines_show_count_total_and_rate(exotel_simulator, tmp_path, mo
         (lambda: ExotelBulkUpdateContactsOperator(task_id="u", contacts=[], batch_size=0), "batch_size"),
         (lambda: ExotelBulkUpdateContactsOperator(task_id="u", contacts=[], batch_size=5001), "batch_size"),
         (lambda: ExotelBulkUpdateContactsOperator(task_id="u", contacts=[], max_failures=-1), "max_failures"),
-        (lambda: ExotelBulkUpdateContactsOperator(task_id="u", contacts=[], input_path="x.jsonl"), "input_path"),
+        (
+            lambda: ExotelBulkUpdateContactsOperator(task_id="u", contacts=[], input_path="x.jsonl"),
+            "input_path",
+        ),
         (lambda: ExotelBulkUpdateContactsOperator(task_id="u"), "contacts"),
         (lambda: ExotelBulkUpdateContactsOperator(task_id="u", contacts={"sid": "a"}), "contacts"),
         (lambda: ExotelBulkUpdateContactsOperator(task_id="u", contacts=[], dry_run="yes"), "dry_run"),
@@ -257,13 +264,26 @@ def test_template_fields_render_paths_ids_and_payloads(tmp_path):
         contacts=[{"sid": "{{ params.sid }}", "tag": "{{ params.tag }}"}],
         failed_output_path=str(tmp_path) + "/{{ ds }}-failed.jsonl",
     )
-    context = {"ds": "2024-05-01", "params": {"conn": "exotel_eu", "name": "Ann", "sort": "name:asc",
-                                               "list": "list7", "sid": "abc", "tag": "vip"}}
+    context = {
+        "ds": "2024-05-01",
+        "params": {
+            "conn": "exotel_eu",
+            "name": "Ann",
+            "sort": "name:asc",
+            "list": "list7",
+            "sid": "abc",
+            "tag": "vip",
+        },
+    }
     fetch.render_template_fields(context)
     update.render_template_fields(context)
 
     assert (fetch.exotel_conn_id, fetch.name, fetch.sort_by, fetch.list_sids) == (
-        "exotel_eu", "Ann", "name:asc", ["list7"])
+        "exotel_eu",
+        "Ann",
+        "name:asc",
+        ["list7"],
+    )
     assert fetch.output_path == f"{tmp_path}/2024-05-01.jsonl"
     assert update.contacts == [{"sid": "abc", "tag": "vip"}]
     assert update.failed_output_path == f"{tmp_path}/2024-05-01-failed.jsonl"
@@ -320,7 +340,10 @@ def test_partial_failure_fails_the_task_after_dead_lettering_failed_contacts(exo
     failed_path = tmp_path / "dead" / "failed.jsonl"
 
     op = ExotelBulkUpdateContactsOperator(
-        task_id="u", contacts=updates, max_failures=1, failed_output_path=str(failed_path),
+        task_id="u",
+        contacts=updates,
+        max_failures=1,
+        failed_output_path=str(failed_path),
         hook_params=FAST,
     )
     with pytest.raises(ExotelBulkUpdateFailedError, match=r"2 of 21 contacts failed.*max_failures=1") as info:
@@ -355,7 +378,8 @@ def test_failed_output_is_an_empty_file_when_nothing_failed(exotel_simulator, tm
     failed_path.write_text('{"sid": "stale from an earlier run"}\n')
 
     ExotelBulkUpdateContactsOperator(
-        task_id="u", contacts=[{"sid": c["sid"], "tag": "t"} for c in seeded],
+        task_id="u",
+        contacts=[{"sid": c["sid"], "tag": "t"} for c in seeded],
         failed_output_path=str(failed_path),
     ).execute(context={})
 
@@ -364,8 +388,10 @@ def test_failed_output_is_an_empty_file_when_nothing_failed(exotel_simulator, tm
 
 def test_malformed_json_line_is_named_and_nothing_is_sent(exotel_simulator, tmp_path):
     seeded = exotel_simulator.seed_contacts(3)
-    path = write_jsonl(tmp_path / "in.jsonl", [{"sid": seeded[0]["sid"], "tag": "a"}, "",
-                                               '{"sid": "x", "tag": ', {"sid": seeded[1]["sid"]}])
+    path = write_jsonl(
+        tmp_path / "in.jsonl",
+        [{"sid": seeded[0]["sid"], "tag": "a"}, "", '{"sid": "x", "tag": ', {"sid": seeded[1]["sid"]}],
+    )
 
     with pytest.raises(ExotelValidationError, match=r"line 3 is not valid JSON"):
         ExotelBulkUpdateContactsOperator(task_id="u", input_path=str(path)).execute(context={})
@@ -408,20 +434,22 @@ def test_dry_run_validates_and_reports_batches_without_sending(exotel_simulator,
 
 def test_dry_run_still_rejects_invalid_input(exotel_simulator):
     with pytest.raises(ExotelValidationError, match="sid"):
-        ExotelBulkUpdateContactsOperator(task_id="u", contacts=[{"tag": "x"}], dry_run=True).execute(context={})
+        ExotelBulkUpdateContactsOperator(task_id="u", contacts=[{"tag": "x"}], dry_run=True).execute(
+            context={}
+        )
 
 
 def test_input_path_rendering_to_nothing_is_a_clear_error(exotel_simulator):
     op = ExotelBulkUpdateContactsOperator(task_id="u", input_path="{{ params.path }}")
     op.render_template_fields({"params": {"path": ""}})
 
-    with pytest.raises(ExotelValidationError, match="exactly one of contacts .* or input_path"):
+    with pytest.raises(ExotelValidationError, match=r"exactly one of contacts .* or input_path"):
         op.execute(context={})
     assert exotel_simulator.requests == []
 
 
 # ------------------------------------------------------------------- through real Airflow (XComArg)
-XCOM_DAG = '''
+XCOM_DAG = """
 import pendulum
 from airflow.providers.common.compat.sdk import dag, task
 from airflow_provider_exotel.operators.contacts import (
@@ -444,7 +472,7 @@ def xcom_contacts_dag():
     )
 
 xcom_contacts_dag()
-'''
+"""
 
 
 def test_contacts_from_an_upstream_task_xcomarg_are_updated(airflow_harness, exotel_simulator, tmp_path):

@@ -62,12 +62,16 @@ def _check_str(name: str, value: Any, *, optional: bool = False, allow_empty: bo
         raise ExotelValidationError(f"{name} must be a non-empty string, got {value!r}")
 
 
-def _check_int(name: str, value: Any, *, minimum: int, maximum: int | None = None,
-               optional: bool = False) -> None:
+def _check_int(
+    name: str, value: Any, *, minimum: int, maximum: int | None = None, optional: bool = False
+) -> None:
     if value is None and optional:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (
-        maximum is not None and value > maximum
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
     ):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
         raise ExotelValidationError(f"{name} must be an integer {bound}, got {value!r}")
@@ -88,7 +92,7 @@ def _check_path(name: str, value: Any) -> None:
 
 
 def _check_list_sids(value: Any) -> None:
-    if value is None or isinstance(value, str) and value.strip():
+    if value is None or (isinstance(value, str) and value.strip()):
         return
     if not isinstance(value, (list, tuple)) or not value:
         raise ExotelValidationError(
@@ -211,8 +215,13 @@ class _Progress:
 class _ExotelBaseOperator(BaseOperator):
     """Connection id, optional hook arguments and the lazily created hook."""
 
-    def __init__(self, *, exotel_conn_id: str = "exotel_default",
-                 hook_params: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        exotel_conn_id: str = "exotel_default",
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.exotel_conn_id = exotel_conn_id
         self.hook_params = hook_params
@@ -297,7 +306,10 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
                         progress.add()
             self.log.info(
                 "Fetched %s contacts (%s) to %s in %.1f s",
-                f"{progress.count:,}", what, target, progress.elapsed,
+                f"{progress.count:,}",
+                what,
+                target,
+                progress.elapsed,
             )
             return {"path": str(target), "count": progress.count}
 
@@ -365,8 +377,9 @@ class ExotelFetchContactsOperator(_ExotelFetchBaseOperator):
         max_records: int | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(exotel_conn_id=exotel_conn_id, output_path=output_path,
-                         max_records=max_records, **kwargs)
+        super().__init__(
+            exotel_conn_id=exotel_conn_id, output_path=output_path, max_records=max_records, **kwargs
+        )
         self.name = name
         self.sort_by = sort_by
         self.list_sids = list_sids
@@ -427,8 +440,9 @@ class ExotelFetchListContactsOperator(_ExotelFetchBaseOperator):
         max_records: int | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(exotel_conn_id=exotel_conn_id, output_path=output_path,
-                         max_records=max_records, **kwargs)
+        super().__init__(
+            exotel_conn_id=exotel_conn_id, output_path=output_path, max_records=max_records, **kwargs
+        )
         self.list_sid = list_sid
         self._check_arguments(at_runtime=False)
 
@@ -525,8 +539,10 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
                 "give exactly one of contacts (a list of contact dicts) or input_path (a JSON Lines "
                 f"file); got {'both' if has_contacts else 'neither'}"
             )
-        if has_contacts and not _is_deferred(contacts) and (
-            isinstance(contacts, (str, bytes, Mapping)) or not isinstance(contacts, Iterable)
+        if (
+            has_contacts
+            and not _is_deferred(contacts)
+            and (isinstance(contacts, (str, bytes, Mapping)) or not isinstance(contacts, Iterable))
         ):
             raise ExotelValidationError(
                 f"contacts must be a list of contact dicts, got {type(contacts).__name__} "
@@ -603,24 +619,44 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
             self.log.info(
                 "Dry run: %s valid contact(s) from %s would be sent in %d batch(es) of up to %d; "
                 "nothing was sent",
-                f"{total:,}", source, batches, self.batch_size,
+                f"{total:,}",
+                source,
+                batches,
+                self.batch_size,
             )
-            return {"total": total, "succeeded": 0, "failed": 0, "failed_sids": [],
-                    "dry_run": True, "batches": batches, "batch_size": self.batch_size}
+            return {
+                "total": total,
+                "succeeded": 0,
+                "failed": 0,
+                "failed_sids": [],
+                "dry_run": True,
+                "batches": batches,
+                "batch_size": self.batch_size,
+            }
 
-        self.log.info("Updating %s contact(s) from %s in %d batch(es) of up to %d",
-                      f"{total:,}", source, batches, self.batch_size)
+        self.log.info(
+            "Updating %s contact(s) from %s in %d batch(es) of up to %d",
+            f"{total:,}",
+            source,
+            batches,
+            self.batch_size,
+        )
         result = self._send(chunks, total)
         summary = result.to_dict()
         self.log.info(
             "Bulk update done: %s submitted, %s updated, %s failed in %d batch(es)",
-            f"{result.total:,}", f"{len(result.succeeded):,}", f"{len(result.failed):,}", batches,
+            f"{result.total:,}",
+            f"{len(result.succeeded):,}",
+            f"{len(result.failed):,}",
+            batches,
         )
         if len(result.failed) > self.max_failures:
             examples = "; ".join(f"{f['sid']} ({f['code']} {f['message']})" for f in result.failed[:5])
-            where = (f"; failed contacts written to {_to_path(self.failed_output_path)}"
-                     if self.failed_output_path is not None else
-                     "; set failed_output_path to keep them for a replay")
+            where = (
+                f"; failed contacts written to {_to_path(self.failed_output_path)}"
+                if self.failed_output_path is not None
+                else "; set failed_output_path to keep them for a replay"
+            )
             raise ExotelBulkUpdateFailedError(
                 f"{len(result.failed):,} of {result.total:,} contacts failed to update "
                 f"(max_failures={self.max_failures}){where}. First failures: {examples}"
