@@ -319,12 +319,12 @@ def test_bulk_update_from_a_list_updates_the_contacts(exotel_simulator):
     assert exotel_simulator.get_contact(seeded[7]["sid"])["first_name"] == "N7"
 
 
-def test_bulk_update_from_json_lines_is_sent_in_batches(exotel_simulator, tmp_path):
+def test_bulk_update_from_a_json_lines_url_is_sent_in_batches(exotel_simulator, tmp_path):
     seeded = exotel_simulator.seed_contacts(250)
     path = write_jsonl(tmp_path / "in.jsonl", ({"sid": c["sid"], "tag": "batched"} for c in seeded))
 
     result = ExotelBulkUpdateContactsOperator(
-        task_id="u", input_path=str(path), batch_size=100, hook_params={"concurrency": 2}
+        task_id="u", input_path=f"file://{path}", batch_size=100, hook_params={"concurrency": 2}
     ).execute(context={})
 
     assert result["succeeded"] == 250

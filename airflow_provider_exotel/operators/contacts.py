@@ -167,6 +167,17 @@ def _atomic_jsonl_writer(target: Any) -> Iterator[Any]:
         raise
 
 
+@contextlib.contextmanager
+def _closing(iterator: Iterator[Any]) -> Iterator[Iterator[Any]]:
+    """Stop the hook's pager (and its prefetching threads) when we leave early."""
+    try:
+        yield iterator
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
 def _jsonl(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
 
@@ -242,6 +253,12 @@ class _ExotelBaseOperator(BaseOperator):
 
         return ExotelContactsHook(self.exotel_conn_id, **dict(self.hook_params or {}))
 
+    def _close_hook(self) -> None:
+        """Release the hook's pooled HTTP session, if the hook was ever created."""
+        hook = self.__dict__.pop("hook", None)
+        if hook is not None:
+            hook.close()
+
 
 # --------------------------------------------------------------------------------------------------
 # Fetch
@@ -293,13 +310,19 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
 
     def execute(self, context: Context) -> Any:
         self._check_arguments(at_runtime=True)
+        try:
+            return self._fetch()
+        finally:
+            self._close_hook()
+
+    def _fetch(self) -> Any:
         what = self._describe()
         total = self._total()
         self.log.info("Fetching %s%s", what, f" ({total:,} contacts)" if total is not None else "")
         progress = _Progress(self.log, "fetched", total)
         if self.output_path is not None:
             target = _to_path(self.output_path)
-            with contextlib.closing(self._iter(self.max_records)) as contacts:
+            with _closing(self._iter(self.max_records)) as contacts:
                 with _atomic_jsonl_writer(target) as fh:
                     for contact in contacts:
                         fh.write(_jsonl(contact))
@@ -317,7 +340,7 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
         if self.max_records is not None:
             limit = min(limit, self.max_records)
         result: list[dict[str, Any]] = []
-        with contextlib.closing(self._iter(limit)) as contacts:
+        with _closing(self._iter(limit)) as contacts:
             for contact in contacts:
                 if len(result) == MAX_XCOM_CONTACTS:
                     raise ExotelError(
@@ -641,7 +664,10 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
             batches,
             self.batch_size,
         )
-        result = self._send(chunks, total)
+        try:
+            result = self._send(chunks, total)
+        finally:
+            self._close_hook()
         summary = result.to_dict()
         self.log.info(
             "Bulk update done: %s submitted, %s updated, %s failed in %d batch(es)",
