@@ -46,8 +46,9 @@ class ExotelContactsSensor(BaseSensorOperator):
     ``{"count": <contacts counted>}``.
 
     Each check costs one request (two with ``created_after``). Bad credentials or no access fail
-    the task at once; a transient failure left after the hook's retries (5xx, 429, network) is
-    logged and the sensor checks again at the next poke.
+    the task at once, as do a misconfigured connection and other 4xx answers; a transient failure
+    left after the hook's retries (5xx, 429, network) is logged and the sensor checks again at the
+    next poke. A ``list_sid`` Exotel does not know (404) is waited for: it may be created later.
 
     Works in ``poke`` and ``reschedule`` mode, and with ``deferrable=True`` it checks once, then
     hands the waiting to :class:`~airflow_provider_exotel.triggers.contacts.ExotelContactsTrigger`
