@@ -495,3 +495,12 @@ def test_contacts_from_an_upstream_task_xcomarg_are_updated(airflow_harness, exo
     ]
     assert (tmp_path / "failed-update.jsonl").read_text() == ""
     assert "Bulk update done: 7 submitted, 7 updated, 0 failed" in result.task_log("update")
+
+
+def test_dry_run_flag_keeps_airflows_dry_run_method_working(exotel_simulator):
+    op = ExotelBulkUpdateContactsOperator(task_id="u", contacts=[{"sid": "a", "tag": "x"}], dry_run=True)
+
+    op.dry_run()  # Airflow's own "render templates only" method, e.g. for `airflow tasks test --dry-run`
+
+    assert op.validate_only is True
+    assert exotel_simulator.requests == []

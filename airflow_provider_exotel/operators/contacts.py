@@ -539,7 +539,8 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
         self.batch_size = batch_size
         self.max_failures = max_failures
         self.failed_output_path = failed_output_path
-        self.dry_run = dry_run
+        # not ``self.dry_run``: that name is BaseOperator's dry_run() method, which Airflow calls
+        self.validate_only = dry_run
         self._check_arguments(at_runtime=False)
 
     def _checks(self) -> list[tuple[Any, Any]]:
@@ -549,7 +550,7 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
             (lambda v: _check_int("batch_size", v, minimum=1, maximum=_MAX_BATCH_SIZE), self.batch_size),
             (lambda v: _check_int("max_failures", v, minimum=0), self.max_failures),
             (lambda v: _check_path("failed_output_path", v), self.failed_output_path),
-            (lambda v: _check_bool("dry_run", v), self.dry_run),
+            (lambda v: _check_bool("dry_run", v), self.validate_only),
         ]
 
     @staticmethod
@@ -638,7 +639,7 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
         total, chunks = self._validated_input()
         batches = -(-total // self.batch_size)
         source = "contacts" if self.contacts is not None else f"input_path {self.input_path}"
-        if self.dry_run:
+        if self.validate_only:
             self.log.info(
                 "Dry run: %s valid contact(s) from %s would be sent in %d batch(es) of up to %d; "
                 "nothing was sent",
