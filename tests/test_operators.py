@@ -504,3 +504,40 @@ def test_dry_run_flag_keeps_airflows_dry_run_method_working(exotel_simulator):
 
     assert op.validate_only is True
     assert exotel_simulator.requests == []
+
+
+def test_bad_contacts_given_statically_are_rejected_when_the_dag_is_parsed():
+    with pytest.raises(ExotelValidationError, match=r"contacts\[1\] .*unknown field\(s\) \['colour'\]"):
+        ExotelBulkUpdateContactsOperator(task_id="u", contacts=[{"sid": "a"}, {"sid": "b", "colour": "red"}])
+    with pytest.raises(ExotelValidationError, match=r"contacts\[1\] repeats sid 'a'"):
+        ExotelBulkUpdateContactsOperator(task_id="u", contacts=[{"sid": "a"}, {"sid": "a"}])
+
+
+def test_credentials_revoked_mid_update_dead_letter_every_contact_not_updated(exotel_simulator, tmp_path):
+    seeded = exotel_simulator.seed_contacts(30)
+    state = {"puts": 0}
+
+    def revoke_after_first_put(sim, rec):
+        if rec.method == "PUT":
+            state["puts"] += 1
+            if state["puts"] == 2:
+                sim.fail_every_request("401")
+
+    exotel_simulator.before_request = revoke_after_first_put
+    failed_path = tmp_path / "failed.jsonl"
+    op = ExotelBulkUpdateContactsOperator(
+        task_id="u",
+        contacts=[{"sid": c["sid"], "tag": "new"} for c in seeded],
+        batch_size=10,
+        failed_output_path=str(failed_path),
+        hook_params={**FAST, "concurrency": 1},
+    )
+
+    with pytest.raises(ExotelAuthError, match="HTTP 401"):
+        op.execute(context={})
+
+    updated = [c["sid"] for c in seeded if exotel_simulator.get_contact(c["sid"])["tag"] == "new"]
+    assert updated == [c["sid"] for c in seeded[:10]]
+    failed = read_jsonl(failed_path)
+    assert [f["sid"] for f in failed] == [c["sid"] for c in seeded[10:]]  # nothing lost
+    assert all(f["tag"] == "new" and f["error"]["code"] == 401 for f in failed)

@@ -26,6 +26,18 @@ import tenacity
 from airflow.providers.http.hooks.http import HttpHook
 from requests.adapters import HTTPAdapter
 
+from airflow_provider_exotel._validation import (
+    MAX_BULK_UPDATE,
+    MAX_PAGE_SIZE,
+    UPDATABLE_FIELDS,
+    check_int,
+    check_list_sid,
+    check_max_records,
+    check_number,
+    join_list_sids,
+    validate_contact,
+    validate_contacts,
+)
 from airflow_provider_exotel.exceptions import (
     ExotelAuthError,
     ExotelError,
@@ -33,14 +45,6 @@ from airflow_provider_exotel.exceptions import (
     ExotelValidationError,
 )
 
-#: Exotel answers at most this many contacts per page.
-MAX_PAGE_SIZE = 20
-#: Exotel accepts at most this many contacts in one bulk update.
-MAX_BULK_UPDATE = 5000
-#: Fields a bulk update may set (besides ``sid``).
-UPDATABLE_FIELDS = frozenset(
-    {"first_name", "last_name", "company_name", "email", "tag", "custom_field", "number"}
-)
 REGIONS = {"singapore": "api.exotel.com", "mumbai": "api.in.exotel.com"}
 DEFAULT_HOST = REGIONS["singapore"]
 
@@ -92,73 +96,6 @@ class BulkUpdateResult:
             "failed": len(self.failed),
             "failed_sids": self.failed_sids,
         }
-
-
-def validate_contact(contact: Any, index: int, argument: str = "contacts") -> str:
-    """Check one bulk-update contact; return its sid. Raises :class:`ExotelValidationError`."""
-    where = f"{argument}[{index}]"
-    if not isinstance(contact, Mapping):
-        raise ExotelValidationError(
-            f"{where} must be a mapping with a 'sid' and fields to update, got {type(contact).__name__}"
-        )
-    sid = contact.get("sid")
-    if not isinstance(sid, str) or not sid.strip():
-        raise ExotelValidationError(f"{where} needs a non-empty string 'sid', got {sid!r}")
-    unknown = sorted(str(k) for k in contact if k != "sid" and k not in UPDATABLE_FIELDS)
-    if unknown:
-        raise ExotelValidationError(
-            f"{where} (sid {sid!r}) has unknown field(s) {unknown}; "
-            f"updatable fields are {sorted(UPDATABLE_FIELDS)}"
-        )
-    return sid
-
-
-def validate_contacts(contacts: Iterable[Any], argument: str = "contacts") -> list[dict[str, Any]]:
-    """Validate a whole bulk-update input (mappings, sids, fields, no duplicate sid) and copy it."""
-    if isinstance(contacts, (str, bytes, Mapping)) or not isinstance(contacts, Iterable):
-        raise ExotelValidationError(
-            f"{argument} must be a list of contact dicts, got {type(contacts).__name__}"
-        )
-    out: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    for i, contact in enumerate(contacts):
-        sid = validate_contact(contact, i, argument)
-        if sid in seen:
-            raise ExotelValidationError(
-                f"{argument}[{i}] repeats sid {sid!r} (first at {argument}[{seen[sid]}]); "
-                "each contact may appear once per bulk update"
-            )
-        seen[sid] = i
-        out.append(dict(contact))
-    return out
-
-
-def _check_max_records(max_records: Any) -> int | None:
-    if max_records is None:
-        return None
-    if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 0:
-        raise ExotelValidationError(f"max_records must be None or an integer >= 0, got {max_records!r}")
-    return max_records
-
-
-def _check_list_sid(list_sid: Any, argument: str = "list_sid") -> str:
-    if not isinstance(list_sid, str) or not list_sid.strip():
-        raise ExotelValidationError(f"{argument} must be a non-empty string, got {list_sid!r}")
-    return list_sid.strip()
-
-
-def _join_list_sids(list_sids: Any) -> str | None:
-    if list_sids is None:
-        return None
-    items = list_sids.split(",") if isinstance(list_sids, str) else list_sids
-    if not isinstance(items, (list, tuple, set, frozenset)):
-        raise ExotelValidationError(
-            f"list_sids must be a list of list sids, got {type(list_sids).__name__}"
-        )
-    sids = [_check_list_sid(s, "list_sids item") for s in items]
-    if not sids:
-        raise ExotelValidationError("list_sids must not be empty (use None for all contacts)")
-    return ",".join(sids)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -279,12 +216,12 @@ class ExotelContactsHook(HttpHook):
     ) -> None:
         if not isinstance(exotel_conn_id, str) or not exotel_conn_id:
             raise ExotelValidationError(f"exotel_conn_id must be a non-empty string, got {exotel_conn_id!r}")
-        _check_number("timeout", timeout, minimum=0, exclusive=True)
-        _check_int("retry_limit", retry_limit, minimum=0)
-        _check_number("retry_delay", retry_delay, minimum=0)
+        check_number("timeout", timeout, minimum=0, exclusive=True)
+        check_int("retry_limit", retry_limit, minimum=0)
+        check_number("retry_delay", retry_delay, minimum=0)
         if requests_per_minute is not None:
-            _check_number("requests_per_minute", requests_per_minute, minimum=0, exclusive=True)
-        _check_int("concurrency", concurrency, minimum=1)
+            check_number("requests_per_minute", requests_per_minute, minimum=0, exclusive=True)
+        check_int("concurrency", concurrency, minimum=1)
         kwargs.setdefault("method", "GET")
         super().__init__(http_conn_id=exotel_conn_id, **kwargs)
         self.exotel_conn_id = exotel_conn_id
@@ -344,9 +281,7 @@ class ExotelContactsHook(HttpHook):
                 f"{where} needs extra 'account_sid' (your Exotel account SID), got {account_sid!r}"
             )
         if not conn.login or not conn.password:
-            raise ExotelValidationError(
-                f"{where} needs login (API key) and password (API token)"
-            )
+            raise ExotelValidationError(f"{where} needs login (API key) and password (API token)")
 
         host = (conn.host or "").strip()
         region = extra.get("region")
@@ -375,9 +310,9 @@ class ExotelContactsHook(HttpHook):
             raise ExotelValidationError(f"{where} has an invalid host {host!r}; expected a host name or URL")
 
         if self._timeout_arg == 30.0 and extra.get("timeout") not in (None, ""):
-            self.timeout = _check_number("connection extra timeout", extra["timeout"], 0, True)
+            self.timeout = check_number("connection extra timeout", extra["timeout"], 0, True)
         if self._rpm_arg is None and extra.get("requests_per_minute") not in (None, ""):
-            self.requests_per_minute = _check_number(
+            self.requests_per_minute = check_number(
                 "connection extra requests_per_minute", extra["requests_per_minute"], 0, True
             )
         self._verify: bool | str = extra.get("verify", True)
@@ -556,23 +491,27 @@ class ExotelContactsHook(HttpHook):
             params["name"] = name
         if sort_by is not None:
             if not isinstance(sort_by, str) or not sort_by.strip():
-                raise ExotelValidationError(f"sort_by must be a non-empty string such as 'date_created:asc', got {sort_by!r}")
+                raise ExotelValidationError(
+                    f"sort_by must be a non-empty string such as 'date_created:asc', got {sort_by!r}"
+                )
             params["sort_by"] = sort_by
-        joined = _join_list_sids(list_sids)
+        joined = join_list_sids(list_sids)
         if joined:
             params["list_sids"] = joined
         if show_list:
             params["filter"] = "show_list"
-        return self._paginate("contacts", params, _check_max_records(max_records))
+        return self._paginate("contacts", params, check_max_records(max_records))
 
-    def iter_list_contacts(self, list_sid: str, *, max_records: int | None = None) -> Iterator[dict[str, Any]]:
+    def iter_list_contacts(
+        self, list_sid: str, *, max_records: int | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Yield the contacts of one list, in server order.
 
         :param list_sid: the list's sid.
         :param max_records: stop after this many contacts.
         """
-        sid = _check_list_sid(list_sid)
-        return self._paginate(f"lists/{quote(sid, safe='')}/contacts", {}, _check_max_records(max_records))
+        sid = check_list_sid(list_sid)
+        return self._paginate(f"lists/{quote(sid, safe='')}/contacts", {}, check_max_records(max_records))
 
     def count_contacts(
         self,
@@ -584,7 +523,7 @@ class ExotelContactsHook(HttpHook):
         """Number of contacts (of ``list_sid``, or matching the filters), in one request."""
         params: dict[str, Any] = {"offset": 0, "limit": 1}
         if list_sid is not None:
-            sid = _check_list_sid(list_sid)
+            sid = check_list_sid(list_sid)
             if name is not None or list_sids is not None:
                 raise ExotelValidationError("list_sid cannot be combined with name or list_sids")
             endpoint = f"lists/{quote(sid, safe='')}/contacts"
@@ -592,7 +531,7 @@ class ExotelContactsHook(HttpHook):
             endpoint = "contacts"
             if name is not None:
                 params["name"] = name
-            joined = _join_list_sids(list_sids)
+            joined = join_list_sids(list_sids)
             if joined:
                 params["list_sids"] = joined
         body = self._request("GET", endpoint, params=params)
@@ -602,12 +541,14 @@ class ExotelContactsHook(HttpHook):
         """The most recently created contact (of ``list_sid``, or of the account), in one request."""
         params: dict[str, Any] = {"offset": 0, "limit": 1, "sort_by": "date_created:desc"}
         if list_sid is not None:
-            params["list_sids"] = _check_list_sid(list_sid)
+            params["list_sids"] = check_list_sid(list_sid)
         body = self._request("GET", "contacts", params=params)
         contacts = _page_contacts(body, "contacts")
         return contacts[0] if contacts else None
 
-    def _fetch_page(self, endpoint: str, params: Mapping[str, Any], offset: int, limit: int) -> dict[str, Any]:
+    def _fetch_page(
+        self, endpoint: str, params: Mapping[str, Any], offset: int, limit: int
+    ) -> dict[str, Any]:
         return self._request("GET", endpoint, params={**params, "offset": offset, "limit": limit})
 
     def _paginate(
@@ -727,7 +668,7 @@ class ExotelContactsHook(HttpHook):
             tag, custom_field, number``.
         :param batch_size: contacts per request, 1..5000.
         """
-        _check_int("batch_size", batch_size, minimum=1, maximum=MAX_BULK_UPDATE)
+        check_int("batch_size", batch_size, minimum=1, maximum=MAX_BULK_UPDATE)
         items = validate_contacts(contacts)
         result = BulkUpdateResult()
         if not items:
@@ -796,28 +737,6 @@ class ExotelContactsHook(HttpHook):
 # --------------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------------
-def _check_number(name: str, value: Any, minimum: float, exclusive: bool = False) -> float:
-    try:
-        number = float(value)
-        if isinstance(value, bool):
-            raise TypeError
-    except (TypeError, ValueError):
-        raise ExotelValidationError(f"{name} must be a number, got {value!r}") from None
-    if math.isnan(number) or number < minimum or (exclusive and number == minimum):
-        op = ">" if exclusive else ">="
-        raise ExotelValidationError(f"{name} must be {op} {minimum:g}, got {value!r}")
-    return number
-
-
-def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ExotelValidationError(f"{name} must be an integer, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise ExotelValidationError(f"{name} must be {bound}, got {value!r}")
-    return value
-
-
 def _mask(secret: str) -> None:
     try:
         from airflow.providers.common.compat.sdk import mask_secret
@@ -889,9 +808,7 @@ def _page_total(body: Mapping[str, Any], endpoint: str) -> int:
     return total
 
 
-def _zip_items(
-    batch: list[dict[str, Any]], body: Mapping[str, Any]
-) -> Iterator[tuple[dict[str, Any], Any]]:
+def _zip_items(batch: list[dict[str, Any]], body: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], Any]]:
     items = body.get("response")
     if not isinstance(items, list):
         items = []

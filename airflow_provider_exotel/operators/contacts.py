@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_exotel._validation import MAX_BULK_UPDATE, validate_contact, validate_contacts
 from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
 
 if TYPE_CHECKING:
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 
 #: Most contacts a fetch operator returns through XCom; beyond this, ``output_path`` is required.
 MAX_XCOM_CONTACTS = 1000
-#: Exotel accepts at most this many contacts per bulk-update request.
-_MAX_BATCH_SIZE = 5000
 #: Seconds between progress lines in the task log.
 PROGRESS_INTERVAL = 5.0
 
@@ -527,7 +526,7 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
         contacts: Any = None,
         input_path: Any = None,
         exotel_conn_id: str = "exotel_default",
-        batch_size: int = _MAX_BATCH_SIZE,
+        batch_size: int = MAX_BULK_UPDATE,
         max_failures: int = 0,
         failed_output_path: Any = None,
         dry_run: bool = False,
@@ -547,7 +546,7 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
         return [
             *super()._checks(),
             (self._check_source, (self.contacts, self.input_path)),
-            (lambda v: _check_int("batch_size", v, minimum=1, maximum=_MAX_BATCH_SIZE), self.batch_size),
+            (lambda v: _check_int("batch_size", v, minimum=1, maximum=MAX_BULK_UPDATE), self.batch_size),
             (lambda v: _check_int("max_failures", v, minimum=0), self.max_failures),
             (lambda v: _check_path("failed_output_path", v), self.failed_output_path),
             (lambda v: _check_bool("dry_run", v), self.validate_only),
@@ -573,6 +572,8 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
                 "(to pass an upstream task's list, use its XComArg, e.g. contacts=make_updates(), "
                 "or render_template_as_native_obj=True on the DAG)"
             )
+        if has_contacts and not _is_deferred(contacts):
+            validate_contacts(contacts, "contacts")
         if has_path and not _is_deferred(input_path):
             _check_path("input_path", input_path)
 
@@ -583,8 +584,6 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
         Returns ``(count, chunks)`` where ``chunks(size)`` yields lists of at most ``size``
         contacts: slices of the validated list, or a fresh streaming pass over ``input_path``.
         """
-        from airflow_provider_exotel.hooks.contacts import validate_contacts
-
         if self.contacts is not None:
             items = validate_contacts(self.contacts, "contacts")
 
@@ -611,8 +610,6 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
 
     def _validate_file(self, path: Any) -> int:
         """First streaming pass over ``input_path``: JSON, fields, sids, no duplicate sid."""
-        from airflow_provider_exotel.hooks.contacts import validate_contact
-
         seen: set[bytes] = set()  # 8-byte digests keep memory small for millions of sids
         count = 0
         for line_no, contact in _read_jsonl(path):
@@ -703,8 +700,28 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
             failed_fh = None
             if self.failed_output_path is not None:
                 failed_fh = stack.enter_context(_atomic_jsonl_writer(_to_path(self.failed_output_path)))
+            aborted: ExotelError | None = None
             for chunk in chunks(per_call):
-                part = hook.bulk_update_contacts(chunk, batch_size=self.batch_size)
+                if aborted is None:
+                    try:
+                        part = hook.bulk_update_contacts(chunk, batch_size=self.batch_size)
+                    except ExotelValidationError:
+                        raise
+                    except ExotelError as exc:  # e.g. credentials revoked mid-run: stop sending
+                        aborted = exc
+                if aborted is not None:
+                    # dead-letter this chunk and every later one, so a replay loses nothing
+                    part = BulkUpdateResult(
+                        total=len(chunk),
+                        failed=[
+                            {
+                                "sid": c["sid"],
+                                "code": aborted.status or 0,
+                                "message": f"not updated: {aborted}",
+                            }
+                            for c in chunk
+                        ],
+                    )
                 result.merge(part)
                 if failed_fh is not None and part.failed:
                     by_sid = {c["sid"]: c for c in chunk}
@@ -713,6 +730,15 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
                         sent["error"] = {"code": failure["code"], "message": failure["message"]}
                         failed_fh.write(_jsonl(sent))
                 progress.add(len(chunk), extra=f", {len(result.failed):,} failed")
+        if aborted is not None:
+            if self.failed_output_path is not None:
+                self.log.error(
+                    "Bulk update stopped: %s; %s contact(s) not updated were written to %s",
+                    aborted,
+                    f"{len(result.failed):,}",
+                    _to_path(self.failed_output_path),
+                )
+            raise aborted
         return result
 
 

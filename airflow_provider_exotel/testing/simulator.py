@@ -40,7 +40,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -132,14 +132,14 @@ _HTML_200 = (
     b"<!DOCTYPE html><html><head><title>Exotel</title></head>"
     b"<body><h1>Scheduled maintenance</h1><p>We'll be back shortly.</p></body></html>"
 )
-_SEED_BASE = datetime(2024, 1, 1, tzinfo=timezone.utc)
+_SEED_BASE = datetime(2024, 1, 1, tzinfo=UTC)
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _INVALID_JSON = object()
 _AUTO = "auto"
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).strftime(_TS_FORMAT)
+    return datetime.now(UTC).strftime(_TS_FORMAT)
 
 
 def _normalize_ts(value: Any) -> str:
@@ -151,8 +151,8 @@ def _normalize_ts(value: Any) -> str:
     else:
         raise TypeError(f"date_created must be a datetime or ISO string, not {type(value).__name__}")
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).strftime(_TS_FORMAT)
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime(_TS_FORMAT)
 
 
 def _str_key(value: Any) -> tuple[int, str]:
@@ -288,7 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.sim._untrack(self.connection)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr logging
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _dispatch(self) -> None:
@@ -555,7 +555,7 @@ class ExotelSimulator:
             else:
                 date_created = _now_iso()
                 if self._order_keys and self._order_keys[-1][0] >= date_created:
-                    last = datetime.strptime(self._order_keys[-1][0], _TS_FORMAT).replace(tzinfo=timezone.utc)
+                    last = datetime.strptime(self._order_keys[-1][0], _TS_FORMAT).replace(tzinfo=UTC)
                     date_created = (last + timedelta(seconds=1)).strftime(_TS_FORMAT)
             contact = self._make_contact(sid, date_created, fields)
             self._add_locked(contact)
