@@ -7,6 +7,8 @@ credential.
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.providers.common.compat.sdk import AirflowException
 
 
@@ -32,14 +34,16 @@ class ExotelError(AirflowException):
         self.error_code = error_code
         self.request_id = request_id
 
-    def __reduce__(self):  # keep keyword details when pickled (e.g. across processes)
+    def __reduce__(self) -> tuple[Any, ...]:  # keep keyword details when pickled (e.g. across processes)
         return (
             _rebuild,
             (type(self), str(self), self.status, self.error_code, self.request_id),
         )
 
 
-def _rebuild(cls, message, status, error_code, request_id):  # pragma: no cover - pickling helper
+def _rebuild(
+    cls: type[ExotelError], message: str, status: int | None, error_code: int | None, request_id: str | None
+) -> ExotelError:  # pragma: no cover - pickling helper
     return cls(message, status=status, error_code=error_code, request_id=request_id)
 
 

@@ -824,7 +824,8 @@ def _item_outcome(item: Any) -> tuple[int | None, str]:
     status = item.get("status")
     if code == 200 or (code is None and status == "success"):
         return None, ""
-    error_data = item.get("error_data") if isinstance(item.get("error_data"), Mapping) else {}
+    raw = item.get("error_data")
+    error_data: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     parts = [str(error_data[k]) for k in ("message", "description") if error_data.get(k)]
     return (code if isinstance(code, int) else 0), (": ".join(parts) or str(status or "failure"))
 
