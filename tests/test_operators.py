@@ -541,3 +541,34 @@ def test_credentials_revoked_mid_update_dead_letter_every_contact_not_updated(ex
     failed = read_jsonl(failed_path)
     assert [f["sid"] for f in failed] == [c["sid"] for c in seeded[10:]]  # nothing lost
     assert all(f["tag"] == "new" and f["error"]["code"] == 401 for f in failed)
+
+
+def test_templated_output_path_is_reported_as_an_asset_event_through_an_alias(
+    airflow_harness, exotel_simulator, tmp_path
+):
+    import sqlite3
+
+    exotel_simulator.seed_contacts(7)
+    result = airflow_harness.run_dag(
+        "exotel_asset_alias_export",
+        dags_folder=Path(__file__).parent / "dags",
+        env={
+            "AIRFLOW_CONN_EXOTEL_DEFAULT": exotel_simulator.connection_json(),
+            "EXOTEL_ALIAS_DIR": str(tmp_path),
+        },
+        logical_date="2024-03-05",
+    )
+    result.assert_success()
+
+    written = tmp_path / "contacts-20240305.jsonl"
+    assert len(read_jsonl(written)) == 7
+    with sqlite3.connect(airflow_harness.db_path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        asset, event = ("asset", "asset_event") if "asset_event" in tables else ("dataset", "dataset_event")
+        uris = [
+            r[0]
+            for r in conn.execute(
+                f"SELECT a.uri FROM {event} e JOIN {asset} a ON a.id = e.{asset}_id"  # noqa: S608
+            )
+        ]
+    assert written.resolve().as_uri() in uris

@@ -310,11 +310,11 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
     def execute(self, context: Context) -> Any:
         self._check_arguments(at_runtime=True)
         try:
-            return self._fetch()
+            return self._fetch(context)
         finally:
             self._close_hook()
 
-    def _fetch(self) -> Any:
+    def _fetch(self, context: Context) -> Any:
         what = self._describe()
         total = self._total()
         self.log.info("Fetching %s%s", what, f" ({total:,} contacts)" if total is not None else "")
@@ -333,6 +333,7 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
                 target,
                 progress.elapsed,
             )
+            _add_alias_events(context, self.outlets, target)
             return {"path": str(target), "count": progress.count}
 
         limit = MAX_XCOM_CONTACTS + 1
@@ -352,6 +353,25 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
                 progress.add()
         self.log.info("Fetched %s contacts (%s) in %.1f s", f"{len(result):,}", what, progress.elapsed)
         return result
+
+
+def _add_alias_events(context: Context, outlets: Any, target: Any) -> None:
+    """Attach the written file, as an Asset, to every ``AssetAlias`` outlet of the task.
+
+    This is how a *templated* ``output_path`` (one file per run) becomes an Asset event: declare
+    ``outlets=[AssetAlias("exotel-export")]`` and schedule downstream DAGs on that alias.
+    """
+    aliases = [o for o in (outlets or []) if type(o).__name__ in ("AssetAlias", "DatasetAlias")]
+    if not aliases:
+        return
+    from airflow.providers.common.compat.sdk import Asset
+
+    uri = _asset_uri(str(target) if isinstance(target, Path) else target)
+    events = context.get("outlet_events") if hasattr(context, "get") else None
+    if uri is None or events is None:
+        return
+    for alias in aliases:
+        events[alias].add(Asset(uri))
 
 
 def _with_asset(outlets: Any, uri: str) -> list[Any]:
