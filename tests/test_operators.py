@@ -568,7 +568,7 @@ def test_templated_output_path_is_reported_as_an_asset_event_through_an_alias(
         uris = [
             r[0]
             for r in conn.execute(
-                f"SELECT a.uri FROM {event} e JOIN {asset} a ON a.id = e.{asset}_id"  # noqa: S608
+                f"SELECT a.uri FROM {event} e JOIN {asset} a ON a.id = e.{asset}_id"
             )
         ]
     assert written.resolve().as_uri() in uris

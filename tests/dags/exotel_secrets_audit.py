@@ -27,12 +27,16 @@ with DAG(
     tags=["exotel", "test"],
 ):
     ExotelFetchContactsOperator(
-        task_id="fetch_all", name="{{ params.get('name', 'A') }}", output_path=OUT + "/all-{{ ds }}.jsonl",
+        task_id="fetch_all",
+        name="{{ params.get('name', 'A') }}",
+        output_path=OUT + "/all-{{ ds }}.jsonl",
         hook_params=FAST,
     )
     ExotelFetchListContactsOperator(task_id="fetch_list", list_sid="list0", hook_params=FAST)
     ExotelBulkUpdateContactsOperator(
-        task_id="update", contacts=[{"sid": "s1", "tag": "{{ ds }}"}], failed_output_path=OUT + "/failed.jsonl",
+        task_id="update",
+        contacts=[{"sid": "s1", "tag": "{{ ds }}"}],
+        failed_output_path=OUT + "/failed.jsonl",
         hook_params=FAST,
     )
     ExotelContactsSensor(task_id="wait", min_count=1, poke_interval=0.5, timeout=2, mode="poke")
