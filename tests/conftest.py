@@ -1,0 +1,29 @@
+"""Shared test set-up.
+
+Every test process gets its own empty ``AIRFLOW_HOME``, set before anything imports Airflow: an
+``airflow.cfg`` left in ``~/airflow`` by another Airflow version (e.g. 3.x's
+``xcom_backend = airflow.sdk...`` read by 2.11) or a developer's real deployment must never decide
+how the tests behave. Subprocesses started by ``airflow_harness`` get their own home as well.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+
+if "airflow" in sys.modules:  # pragma: no cover - a plugin imported Airflow before this file ran
+    warnings.warn(
+        "Airflow was imported before tests/conftest.py could isolate AIRFLOW_HOME; "
+        "tests may read the machine's Airflow configuration",
+        stacklevel=1,
+    )
+
+_home = tempfile.mkdtemp(prefix="exotel-tests-airflow-home-")
+atexit.register(shutil.rmtree, _home, ignore_errors=True)
+os.environ["AIRFLOW_HOME"] = _home
+os.environ.pop("AIRFLOW_CONFIG", None)
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
