@@ -51,7 +51,6 @@ P1_ROUNDS = 3
 P2_RPM = 1200
 P2_WINDOW = 5.0
 P2_CONTACTS = 6_000
-P2_MARGIN = 0.97
 # P3
 P3_CONTACTS = 100_000
 # P4
@@ -153,8 +152,8 @@ def p1(tmp: Path) -> None:
                 fmt_s(med[c]),
                 fmt_s(seconds),
                 f"{seconds / med[c]:.1f}x faster",
-                "≥ 6x",
-                seconds / med[c] >= 6,
+                "≥ 6x" if c >= 6 else "info (≤ 4.3x possible at C=4, see notes)",
+                (seconds / med[c] >= 6) if c >= 6 else None,
             )
     for c in P1_CONCURRENCY:
         ideal = pages * LATENCY / c
@@ -223,14 +222,7 @@ def p2(tmp: Path) -> None:
         sim.seed_contacts(P2_CONTACTS)
         _lib.set_connection("bench_p2", sim.host, sim.port)
         pages = math.ceil(P2_CONTACTS / _lib.PAGE)
-        runs = [
-            ("hook as shipped", P2_RPM, True),
-            (
-                f"what-if: hook paced at {P2_MARGIN:g}*R (recommended change, emulated)",
-                P2_RPM * P2_MARGIN,
-                False,
-            ),
-        ]
+        runs = [("hook, requests_per_minute=R", P2_RPM, True)]
         for label, rpm, judged in runs:
             sim.clear_requests()
             sim.reset_rate_limit()
