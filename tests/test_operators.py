@@ -572,3 +572,22 @@ def test_templated_output_path_is_reported_as_an_asset_event_through_an_alias(
             )
         ]
     assert written.resolve().as_uri() in uris
+
+
+def test_dead_letter_file_can_be_replayed_as_input_path(exotel_simulator, tmp_path):
+    seeded = exotel_simulator.seed_contacts(5)
+    exotel_simulator.add_item_faults({seeded[2]["sid"]: [500] * 6})
+    failed_path = tmp_path / "failed.jsonl"
+    first = ExotelBulkUpdateContactsOperator(
+        task_id="u",
+        contacts=[{"sid": c["sid"], "email": "x@y.z"} for c in seeded],
+        failed_output_path=str(failed_path),
+        hook_params={**FAST, "retry_limit": 5},
+    )
+    with pytest.raises(ExotelBulkUpdateFailedError):
+        first.execute(context={})
+    assert [f["sid"] for f in read_jsonl(failed_path)] == [seeded[2]["sid"]]
+
+    replay = ExotelBulkUpdateContactsOperator(task_id="r", input_path=str(failed_path), hook_params=FAST)
+    assert replay.execute(context={}) == {"total": 1, "succeeded": 1, "failed": 0, "failed_sids": []}
+    assert exotel_simulator.get_contact(seeded[2]["sid"])["email"] == "x@y.z"

@@ -763,14 +763,21 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
 
 
 def _read_jsonl(path: Any) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line_number, object)`` for each non-blank line; malformed JSON names its line."""
+    """Yield ``(line_number, object)`` for each non-blank line; malformed JSON names its line.
+
+    An ``error`` object (what the dead-letter file adds to each contact) is dropped, so a
+    ``failed_output_path`` file can be replayed as ``input_path`` as it is.
+    """
     with path.open("r", encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
-                yield line_no, json.loads(line)
+                obj = json.loads(line)
             except ValueError as exc:
                 raise ExotelValidationError(
                     f"input_path {path}: line {line_no} is not valid JSON ({exc})"
                 ) from None
+            if isinstance(obj, dict) and isinstance(obj.get("error"), dict):
+                del obj["error"]
+            yield line_no, obj
