@@ -1,0 +1,167 @@
+"""The bad-input catalogue: each case is a clear error naming the argument, raised before any request
+reaches the simulator — at DAG parse time where the value is static, else when the task runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_exotel.exceptions import ExotelValidationError
+from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
+from airflow_provider_exotel.operators.contacts import (
+    ExotelBulkUpdateContactsOperator,
+    ExotelFetchContactsOperator,
+    ExotelFetchListContactsOperator,
+)
+from airflow_provider_exotel.sensors.contacts import ExotelContactsSensor
+
+
+def with_connection(monkeypatch, sim, **changes):
+    conn = json.loads(sim.connection_json())
+    extra = changes.pop("extra", None)
+    conn.update(changes)
+    if extra is not None:
+        conn["extra"] = extra
+    monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_DEFAULT", json.dumps(conn))
+
+
+def bulk(contacts, **kwargs):
+    return ExotelContactsHook(retry_delay=0).bulk_update_contacts(contacts, **kwargs)
+
+
+def run(op, context=None):
+    op.render_template_fields(context or {})
+    return op.execute(context={})
+
+
+# (case id, callable(sim, monkeypatch, tmp_path), pattern the message must match)
+CASES = [
+    # connection
+    (
+        "connection: missing account_sid",
+        lambda s, m, t: (with_connection(m, s, extra={}), ExotelContactsHook().count_contacts()),
+        r"account_sid",
+    ),
+    (
+        "connection: blank account_sid",
+        lambda s, m, t: (
+            with_connection(m, s, extra={"account_sid": " "}),
+            ExotelContactsHook().count_contacts(),
+        ),
+        r"account_sid",
+    ),
+    (
+        "connection: unknown region",
+        lambda s, m, t: (
+            with_connection(m, s, host="", extra={"account_sid": "a", "region": "mars"}),
+            ExotelContactsHook().count_contacts(),
+        ),
+        r"region' 'mars'; expected one of \['mumbai', 'singapore'\]",
+    ),
+    (
+        "connection: bad schema",
+        lambda s, m, t: (
+            with_connection(m, s, host="api.exotel.com", port=None, schema="ftp"),
+            ExotelContactsHook().count_contacts(),
+        ),
+        r"schema 'ftp'",
+    ),
+    # hook
+    (
+        "hook: non-mapping contact",
+        lambda s, m, t: bulk([{"sid": "a"}, ["b"]]),
+        r"contacts\[1\] must be a mapping",
+    ),
+    (
+        "hook: missing sid",
+        lambda s, m, t: bulk([{"tag": "x"}]),
+        r"contacts\[0\] needs a non-empty string 'sid'",
+    ),
+    ("hook: blank sid", lambda s, m, t: bulk([{"sid": ""}]), r"contacts\[0\] needs a non-empty string 'sid'"),
+    ("hook: non-string sid", lambda s, m, t: bulk([{"sid": 7}]), r"'sid', got 7"),
+    (
+        "hook: duplicate sids",
+        lambda s, m, t: bulk([{"sid": "a"}, {"sid": "a"}]),
+        r"contacts\[1\] repeats sid 'a'",
+    ),
+    ("hook: unknown field", lambda s, m, t: bulk([{"sid": "a", "age": 3}]), r"unknown field\(s\) \['age'\]"),
+    (
+        "hook: batch_size 0",
+        lambda s, m, t: bulk([{"sid": "a"}], batch_size=0),
+        r"batch_size must be between 1 and 5000",
+    ),
+    ("hook: batch_size 5001", lambda s, m, t: bulk([{"sid": "a"}], batch_size=5001), r"batch_size"),
+    (
+        "hook: negative max_records",
+        lambda s, m, t: ExotelContactsHook().iter_contacts(max_records=-5),
+        r"max_records",
+    ),
+    ("hook: empty list_sid", lambda s, m, t: ExotelContactsHook().iter_list_contacts(""), r"list_sid"),
+    ("hook: empty list_sids", lambda s, m, t: ExotelContactsHook().iter_contacts(list_sids=[]), r"list_sids"),
+    # operators
+    (
+        "operator: both contacts and input_path",
+        lambda s, m, t: ExotelBulkUpdateContactsOperator(
+            task_id="u", contacts=[{"sid": "a"}], input_path="/x"
+        ),
+        r"exactly one of contacts .* or input_path.*both",
+    ),
+    (
+        "operator: neither contacts nor input_path",
+        lambda s, m, t: ExotelBulkUpdateContactsOperator(task_id="u"),
+        r"exactly one of contacts .* or input_path.*neither",
+    ),
+    (
+        "operator: malformed JSON Lines names the line",
+        lambda s, m, t: (
+            (t / "in.jsonl").write_text('{"sid": "a"}\n{"sid": "b"\n'),
+            run(ExotelBulkUpdateContactsOperator(task_id="u", input_path=str(t / "in.jsonl"))),
+        ),
+        r"input_path .*line 2 is not valid JSON",
+    ),
+    (
+        "operator: batch_size 0",
+        lambda s, m, t: ExotelBulkUpdateContactsOperator(task_id="u", contacts=[], batch_size=0),
+        r"batch_size",
+    ),
+    (
+        "operator: negative max_records",
+        lambda s, m, t: ExotelFetchContactsOperator(task_id="f", max_records=-1),
+        r"max_records",
+    ),
+    (
+        "operator: empty list_sid",
+        lambda s, m, t: ExotelFetchListContactsOperator(task_id="f", list_sid="  "),
+        r"list_sid",
+    ),
+    (
+        "operator: templated list_sid rendering empty",
+        lambda s, m, t: run(ExotelFetchListContactsOperator(task_id="f", list_sid="{{ '' }}")),
+        r"list_sid",
+    ),
+    # sensor
+    ("sensor: min_count < 0", lambda s, m, t: ExotelContactsSensor(task_id="w", min_count=-1), r"min_count"),
+    (
+        "sensor: unparsable created_after",
+        lambda s, m, t: ExotelContactsSensor(task_id="w", created_after="last tuesday-ish"),
+        r"created_after",
+    ),
+    ("sensor: empty list_sid", lambda s, m, t: ExotelContactsSensor(task_id="w", list_sid=""), r"list_sid"),
+]
+
+
+@pytest.mark.parametrize(("trigger", "pattern"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_named_and_refused_before_any_request(
+    exotel_simulator, monkeypatch, tmp_path, trigger, pattern
+):
+    exotel_simulator.seed_contacts(3)
+    with pytest.raises(ExotelValidationError, match=pattern):
+        result = trigger(exotel_simulator, monkeypatch, tmp_path)
+        if hasattr(result, "__next__"):
+            next(result)
+    assert exotel_simulator.request_count() == 0
+
+
+def test_the_catalogue_covers_at_least_fifteen_cases():
+    assert len(CASES) >= 15
