@@ -28,14 +28,14 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python example_dags/demo.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_provider_exotel tests example_dags benchmarks scripts
-	$(BIN)/ruff format --check airflow_provider_exotel tests example_dags benchmarks scripts
+	$(BIN)/ruff check airflow_provider_exotel tests example_dags benchmarks
+	$(BIN)/ruff format --check airflow_provider_exotel tests example_dags benchmarks
 	$(BIN)/mypy airflow_provider_exotel
 
 clean:

@@ -65,7 +65,7 @@ def example_exotel_export_consumer():
         """Count the exported contacts per tag, reading the file as a stream."""
         tags: Counter[str] = Counter()
         with ObjectStoragePath(EXPORT_URI).open("r", encoding="utf-8") as fh:
-            for line in fh:
+            for line in iter(fh.readline, ""):  # (Airflow 2.x storage files are not iterable)
                 tags[json.loads(line).get("tag") or "(none)"] += 1
         print(f"{sum(tags.values())} contacts exported; by tag: {dict(tags)}")
         return {"count": sum(tags.values()), "by_tag": dict(tags)}

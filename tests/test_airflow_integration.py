@@ -304,11 +304,6 @@ def test_connection_form_2x_asks_for_account_sid_and_region(providers_manager: A
 
 
 @only_airflow_2
-@pytest.mark.xfail(
-    strict=True,
-    reason="ExotelContactsHook.get_ui_field_behaviour returns provider-info keys ('hidden-fields'); "
-    "Airflow 2.x wants 'hidden_fields' and drops the whole behaviour, so the 2.x form is not relabelled",
-)
 def test_connection_form_2x_relabels_login_password_and_host(providers_manager: Any) -> None:
     behaviour = providers_manager.field_behaviours.get("exotel")
     assert behaviour is not None, "Airflow rejected the exotel field behaviour (see its log)"
@@ -317,11 +312,6 @@ def test_connection_form_2x_relabels_login_password_and_host(providers_manager: 
 
 
 @only_airflow_2
-@pytest.mark.xfail(
-    strict=True,
-    reason="ExotelContactsHook.get_connection_form_widgets marks account_sid InputRequired; Airflow 2.x "
-    "puts every provider's extra fields in one form, so no connection of another type can be saved",
-)
 def test_connection_form_2x_still_saves_other_connection_types() -> None:
     from airflow.www.forms import create_connection_form_class
     from flask import Flask

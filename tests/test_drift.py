@@ -55,7 +55,9 @@ def test_contacts_inserted_mid_fetch_are_not_repeated(exotel_simulator, concurre
 
     def insert_early(sim):
         for i in range(3):  # created "before" everything: shifts every contact 3 places right
-            inserted.append(sim.insert_contact(date_created=f"2000-01-01T00:00:0{i}Z", first_name="New")["sid"])
+            inserted.append(
+                sim.insert_contact(date_created=f"2000-01-01T00:00:0{i}Z", first_name="New")["sid"]
+            )
 
     mutate_on_get_number(exotel_simulator, 4, insert_early)
 

@@ -70,7 +70,9 @@ def test_filters_reach_the_server_as_query_parameters(exotel_simulator):
     hook = make_hook()
 
     got = list(
-        hook.iter_contacts(name="First", sort_by="date_created:desc", list_sids=["listA", "listB"], show_list=True)
+        hook.iter_contacts(
+            name="First", sort_by="date_created:desc", list_sids=["listA", "listB"], show_list=True
+        )
     )
 
     assert len(got) == 7
@@ -389,7 +391,10 @@ def test_bad_connection_is_a_clear_error_before_any_request(exotel_simulator, mo
     ("conn", "base"),
     [
         ({"host": "", "schema": ""}, "https://api.exotel.com/v2/accounts/acc9"),
-        ({"host": "", "extra": {"account_sid": "acc9", "region": "mumbai"}}, "https://api.in.exotel.com/v2/accounts/acc9"),
+        (
+            {"host": "", "extra": {"account_sid": "acc9", "region": "mumbai"}},
+            "https://api.in.exotel.com/v2/accounts/acc9",
+        ),
         ({"host": "api.in.exotel.com"}, "https://api.in.exotel.com/v2/accounts/acc9"),
         ({"host": "127.0.0.1", "port": 8089, "schema": "http"}, "http://127.0.0.1:8089/v2/accounts/acc9"),
         ({"host": "http://127.0.0.1:8089/"}, "http://127.0.0.1:8089/v2/accounts/acc9"),
@@ -415,7 +420,9 @@ def test_connection_extras_are_never_sent_as_headers(exotel_simulator, monkeypat
     assert not headers & {"account_sid", "timeout", "requests_per_minute", "x-custom"}
     assert "authorization" in headers
     assert hook.timeout == 7.0 and hook.requests_per_minute == 6000.0
-    assert "k" not in exotel_simulator.requests[0].path and "test-token" not in exotel_simulator.requests[0].path
+    assert (
+        "k" not in exotel_simulator.requests[0].path and "test-token" not in exotel_simulator.requests[0].path
+    )
 
 
 # ------------------------------------------------------------------------------------------ secrets
@@ -423,7 +430,9 @@ def test_connection_extras_are_never_sent_as_headers(exotel_simulator, monkeypat
 def test_echoed_headers_never_reach_logs_or_exceptions(
     exotel_simulator_factory, monkeypatch, caplog, capfd, kind
 ):
-    sim = exotel_simulator_factory(api_key="KEY123", api_token="SUPER-SECRET-TOKEN", echo_headers_in_errors=True)
+    sim = exotel_simulator_factory(
+        api_key="KEY123", api_token="SUPER-SECRET-TOKEN", echo_headers_in_errors=True
+    )
     sim.seed_contacts(3)
     monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_DEFAULT", sim.connection_json())
     sim.fail_every_request(kind)
@@ -436,10 +445,20 @@ def test_echoed_headers_never_reach_logs_or_exceptions(
     with pytest.raises(ExotelError) as info_run:  # the inherited HttpHook.run path too
         hook.run("contacts")
     ok, message = hook.test_connection()
+    assert not ok
 
-    echoed = requests.get(f"{sim.url}/v2/accounts/acct1/contacts", auth=("KEY123", "SUPER-SECRET-TOKEN"), timeout=5)
+    echoed = requests.get(
+        f"{sim.url}/v2/accounts/acct1/contacts", auth=("KEY123", "SUPER-SECRET-TOKEN"), timeout=5
+    )
     assert b64 in echoed.text  # the simulator really does echo the header, so the checks below can fail
-    texts = [caplog.text, "".join(capfd.readouterr()), str(info.value), repr(info.value), str(info_run.value), message]
+    texts = [
+        caplog.text,
+        "".join(capfd.readouterr()),
+        str(info.value),
+        repr(info.value),
+        str(info_run.value),
+        message,
+    ]
     for text in texts:
         assert "SUPER-SECRET-TOKEN" not in text
         assert b64 not in text

@@ -566,10 +566,7 @@ def test_templated_output_path_is_reported_as_an_asset_event_through_an_alias(
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         asset, event = ("asset", "asset_event") if "asset_event" in tables else ("dataset", "dataset_event")
         uris = [
-            r[0]
-            for r in conn.execute(
-                f"SELECT a.uri FROM {event} e JOIN {asset} a ON a.id = e.{asset}_id"
-            )
+            r[0] for r in conn.execute(f"SELECT a.uri FROM {event} e JOIN {asset} a ON a.id = e.{asset}_id")
         ]
     assert written.resolve().as_uri() in uris
 

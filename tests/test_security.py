@@ -11,11 +11,12 @@ import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import requests
-
 from airflow_harness import get_harness
+
 from airflow_provider_exotel.exceptions import ExotelRequestError
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 
@@ -30,7 +31,7 @@ def db_text(db_path: Path) -> str:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         chunks = []
         for table in tables:
-            for row in conn.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 - table names from sqlite
+            for row in conn.execute(f'SELECT * FROM "{table}"'):
                 chunks.append(repr(row))
                 chunks.extend(v.decode("utf-8", "replace") for v in row if isinstance(v, bytes))
     return "\n".join(chunks)
@@ -82,10 +83,10 @@ def test_tls_verification_is_on_by_default(monkeypatch):
 
 
 class _Recorder(BaseHTTPRequestHandler):
-    seen: list[dict[str, str]] = []
+    seen: ClassVar[list[dict[str, str]]] = []
     redirect_to = ""
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         type(self).seen.append(dict(self.headers))
         if type(self).redirect_to:
             self.send_response(302)
@@ -115,8 +116,13 @@ def test_credentials_go_only_to_the_configured_host(monkeypatch):
         "AIRFLOW_CONN_EXOTEL_DEFAULT",
         json.dumps(
             {
-                "conn_type": "exotel", "login": KEY, "password": TOKEN, "host": "127.0.0.1",
-                "port": configured_server.server_port, "schema": "http", "extra": {"account_sid": "a"},
+                "conn_type": "exotel",
+                "login": KEY,
+                "password": TOKEN,
+                "host": "127.0.0.1",
+                "port": configured_server.server_port,
+                "schema": "http",
+                "extra": {"account_sid": "a"},
             }
         ),
     )

@@ -168,8 +168,16 @@ def test_get_contacts_envelope_and_paging(sim, session):
 
 
 @pytest.mark.parametrize(
-    "params", [{"limit": 21}, {"limit": 100}, {"limit": "abc"}, {"offset": -1}, {"offset": "x"},
-               {"sort_by": "bogus:asc"}, {"sort_by": "name:sideways"}]
+    "params",
+    [
+        {"limit": 21},
+        {"limit": 100},
+        {"limit": "abc"},
+        {"offset": -1},
+        {"offset": "x"},
+        {"sort_by": "bogus:asc"},
+        {"sort_by": "name:sideways"},
+    ],
 )
 def test_get_contacts_bad_params_400(sim, session, params):
     sim.seed_contacts(3)
@@ -343,8 +351,11 @@ def test_item_faults(sim, session):
     assert r.status_code == 207
     items = r.json()["response"]
     assert [i["code"] for i in items] == [200, 500, 200]
-    assert items[1]["error_data"] == {"code": 5000, "message": "Internal Server Error",
-                                      "description": "Temporary failure"}
+    assert items[1]["error_data"] == {
+        "code": 5000,
+        "message": "Internal Server Error",
+        "description": "Temporary failure",
+    }
     assert sim.update_counts[cs[1]["sid"]] == 0
     assert [i["code"] for i in put(session, sim, body).json()["response"]] == [200, 503, 200]
     assert put(session, sim, body).status_code == 200
@@ -364,8 +375,13 @@ def test_envelope_faults(sim, session, kind, status):
 
 
 def test_fault_429_retry_after(sim, session):
-    sim.add_faults("429", Fault("429", retry_after=7), Fault("429", retry_after=None),
-                   Fault("503", retry_after=2.5), Fault("429", retry_after="0.5"))
+    sim.add_faults(
+        "429",
+        Fault("429", retry_after=7),
+        Fault("429", retry_after=None),
+        Fault("503", retry_after=2.5),
+        Fault("429", retry_after="0.5"),
+    )
     r = get(session, sim)
     assert r.status_code == 429 and r.headers["Retry-After"] == "1"
     assert get(session, sim).headers["Retry-After"] == "7"
@@ -572,8 +588,23 @@ def test_paging_speed(sim, session):
 def test_cli(tmp_path: Path):
     ready = tmp_path / "ready"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_exotel.testing", "--port", "0", "--contacts", "30",
-         "--lists", "2", "--list-size", "5", "--ready-file", str(ready), "--api-key", "K"],
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_exotel.testing",
+            "--port",
+            "0",
+            "--contacts",
+            "30",
+            "--lists",
+            "2",
+            "--list-size",
+            "5",
+            "--ready-file",
+            str(ready),
+            "--api-key",
+            "K",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -587,9 +618,7 @@ def test_cli(tmp_path: Path):
         url = ready.read_text().strip()
         r = requests.get(f"{url}/v2/accounts/acct1/contacts", auth=("K", "test-token"), timeout=5)
         assert r.status_code == 200 and r.json()["metadata"]["total"] == 30
-        r = requests.get(
-            f"{url}/v2/accounts/acct1/lists/list1/contacts", auth=("K", "test-token"), timeout=5
-        )
+        r = requests.get(f"{url}/v2/accounts/acct1/lists/list1/contacts", auth=("K", "test-token"), timeout=5)
         assert r.json()["metadata"]["total"] == 5
         line1 = proc.stdout.readline()
         line2 = proc.stdout.readline()

@@ -246,24 +246,33 @@ class ExotelContactsHook(HttpHook):
     # ---------------------------------------------------------------------------- connection form
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabel the standard connection fields (Airflow 2.x form; 3.2+ reads provider info)."""
+        """Relabel the standard connection fields (Airflow 2.x form; 3.2+ reads provider info).
+
+        Same content as the provider info's ``ui-field-behaviour``, with the 2.x key spelling.
+        """
         from airflow_provider_exotel.get_provider_info import UI_FIELD_BEHAVIOUR
 
-        return json.loads(json.dumps(UI_FIELD_BEHAVIOUR))
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields of the connection form (Airflow 2.x)."""
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import StringField, validators
+        from wtforms import StringField
 
+        # Not InputRequired: Airflow 2.x puts every provider's extra fields in one form, so a required
+        # field here would block saving connections of every other type. The hook names a missing
+        # account_sid clearly instead.
         return {
             "account_sid": StringField(
                 lazy_gettext("Account SID"),
                 widget=BS3TextFieldWidget(),
-                validators=[validators.InputRequired()],
-                description="Your Exotel account SID (API settings page of the Exotel dashboard).",
+                description="Required. Your Exotel account SID (API settings page of the Exotel dashboard).",
             ),
             "region": StringField(
                 lazy_gettext("Region"),

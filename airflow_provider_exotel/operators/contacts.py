@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_exotel._compat import is_os_path, iter_lines
 from airflow_provider_exotel._validation import MAX_BULK_UPDATE, validate_contact, validate_contacts
 from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
 
@@ -129,7 +130,7 @@ def _to_path(value: Any) -> Any:
 
 
 def _is_local(path: Any) -> bool:
-    return isinstance(path, Path) or getattr(path, "protocol", None) in ("file", "local", "")
+    return is_os_path(path) or getattr(path, "protocol", None) in ("file", "local", "")
 
 
 def _asset_uri(value: Any) -> str | None:
@@ -139,7 +140,7 @@ def _asset_uri(value: Any) -> str | None:
     if isinstance(value, str) and "://" in value:
         return value
     path = _to_path(value)
-    if isinstance(path, Path):
+    if is_os_path(path):
         return path.resolve().as_uri()
     return str(path)
 
@@ -156,7 +157,7 @@ def _atomic_jsonl_writer(target: Any) -> Iterator[Any]:
     try:
         with tmp.open("w", encoding="utf-8") as fh:
             yield fh
-        if isinstance(target, Path):
+        if is_os_path(target):
             os.replace(tmp, target)
         else:
             tmp.rename(target)
@@ -366,7 +367,7 @@ def _add_alias_events(context: Context, outlets: Any, target: Any) -> None:
         return
     from airflow.providers.common.compat.sdk import Asset
 
-    uri = _asset_uri(str(target) if isinstance(target, Path) else target)
+    uri = _asset_uri(str(target) if is_os_path(target) else target)
     events = context.get("outlet_events") if hasattr(context, "get") else None
     if uri is None or events is None:
         return
@@ -769,7 +770,7 @@ def _read_jsonl(path: Any) -> Iterator[tuple[int, Any]]:
     ``failed_output_path`` file can be replayed as ``input_path`` as it is.
     """
     with path.open("r", encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
+        for line_no, line in enumerate(iter_lines(fh), start=1):
             if not line.strip():
                 continue
             try:

@@ -34,8 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api-token", default="test-token")
     p.add_argument("--account-sid", default="acct1")
     p.add_argument("--seed", type=int, default=0, help="seed for deterministic data")
-    p.add_argument("--echo-headers", action="store_true",
-                   help="echo request headers in error bodies (simulates a leaky API)")
+    p.add_argument(
+        "--echo-headers",
+        action="store_true",
+        help="echo request headers in error bodies (simulates a leaky API)",
+    )
     p.add_argument("--ready-file", default=None, help="write the base URL to this file once listening")
     return p
 
@@ -70,8 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     sim.start()
     try:
-        print(f"Exotel simulator listening on {sim.url} (account {sim.account_sid}, "
-              f"{len(sim)} contacts, {len(sim.lists)} lists)", flush=True)
+        print(
+            f"Exotel simulator listening on {sim.url} (account {sim.account_sid}, "
+            f"{len(sim)} contacts, {len(sim.lists)} lists)",
+            flush=True,
+        )
         print(f"AIRFLOW_CONN_EXOTEL_DEFAULT='{sim.connection_json()}'", flush=True)
         if args.ready_file:
             tmp = f"{args.ready_file}.tmp{os.getpid()}"

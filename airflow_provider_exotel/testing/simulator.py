@@ -233,8 +233,15 @@ class RecordedRequest:
 
 
 class _ApiError(Exception):
-    def __init__(self, status: int, description: str | None = None, *, message: str | None = None,
-                 code: int | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        description: str | None = None,
+        *,
+        message: str | None = None,
+        code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(description)
         if status in _ERRORS:
             default_code, default_message = _ERRORS[status]
@@ -375,8 +382,10 @@ class ExotelSimulator:
             return self
         self._server = _Server((self.host, self._requested_port), self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-            name=f"ExotelSimulator:{self.port}", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"ExotelSimulator:{self.port}",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -680,16 +689,18 @@ class ExotelSimulator:
             self._max_in_flight = self._in_flight
 
     # ------------------------------------------------------------------ faults
-    def add_faults(self, *faults: Fault | str | int, method: str | None = None,
-                   path_endswith: str | None = None) -> None:
+    def add_faults(
+        self, *faults: Fault | str | int, method: str | None = None, path_endswith: str | None = None
+    ) -> None:
         """Queue faults; each later request matching the filter consumes the next one (FIFO)."""
         coerced = [Fault.coerce(f) for f in faults]
         with self._fault_lock:
             for f in coerced:
                 self._faults.append((f, method.upper() if method else None, path_endswith))
 
-    def fail_every_request(self, kind: Fault | str | int, *, method: str | None = None,
-                           path_endswith: str | None = None) -> None:
+    def fail_every_request(
+        self, kind: Fault | str | int, *, method: str | None = None, path_endswith: str | None = None
+    ) -> None:
         """Every matching request fails with ``kind`` until :meth:`clear_faults`."""
         fault = Fault.coerce(kind)
         with self._fault_lock:
@@ -765,8 +776,13 @@ class ExotelSimulator:
         path = parts.path
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         headers = dict(h.headers.items())
-        rec = RecordedRequest(method=h.command, path=path, query=query, headers=headers,
-                              client_port=h.client_address[1] if h.client_address else None)
+        rec = RecordedRequest(
+            method=h.command,
+            path=path,
+            query=query,
+            headers=headers,
+            client_port=h.client_address[1] if h.client_address else None,
+        )
         try:
             body = _read_body(h)
         except (ValueError, OSError):
@@ -816,8 +832,15 @@ class ExotelSimulator:
                 if rec.status is not None:
                     self._status_counts[rec.status] += 1
 
-    def _serve(self, h: _Handler, rec: RecordedRequest, path: str, query: dict[str, str], parsed: Any,
-               fault: Fault | None) -> None:
+    def _serve(
+        self,
+        h: _Handler,
+        rec: RecordedRequest,
+        path: str,
+        query: dict[str, str],
+        parsed: Any,
+        fault: Fault | None,
+    ) -> None:
         if fault is not None:
             rec.fault = fault.kind
             kind = fault.kind
@@ -853,8 +876,9 @@ class ExotelSimulator:
             body = body[: max(1, len(body) // 2)]
         self._send(h, rec, status, body)
 
-    def _route(self, rec: RecordedRequest, path: str, query: dict[str, str],
-               parsed: Any) -> tuple[int, bytes]:
+    def _route(
+        self, rec: RecordedRequest, path: str, query: dict[str, str], parsed: Any
+    ) -> tuple[int, bytes]:
         if rec.header("Authorization") != self._expected_auth:
             raise _ApiError(401)
         segs = [s for s in path.split("/") if s]
@@ -916,8 +940,11 @@ class ExotelSimulator:
             fld = fld.strip().lower()
             direction = (direction.strip() or "asc").lower()
             if fld not in SORTABLE_FIELDS or direction not in ("asc", "desc"):
-                raise _ApiError(400, f"Invalid sort_by {sort_by!r}; use <field>:asc|desc with field in "
-                                     f"{', '.join(SORTABLE_FIELDS)}")
+                raise _ApiError(
+                    400,
+                    f"Invalid sort_by {sort_by!r}; use <field>:asc|desc with field in "
+                    f"{', '.join(SORTABLE_FIELDS)}",
+                )
             keys.append((fld, direction == "desc"))
         if keys == [("date_created", False)]:
             return ()
@@ -931,8 +958,9 @@ class ExotelSimulator:
             return lambda s: (_str_key(contacts[s]["first_name"]), _str_key(contacts[s]["last_name"]))
         return lambda s: _str_key(contacts[s][fld])
 
-    def _query(self, sort_keys: tuple[tuple[str, bool], ...], name: str | None,
-               list_sids: tuple[str, ...] | None) -> list[str]:
+    def _query(
+        self, sort_keys: tuple[tuple[str, bool], ...], name: str | None, list_sids: tuple[str, ...] | None
+    ) -> list[str]:
         """Matching sids in order (caller holds the state lock; result must not be mutated)."""
         if not sort_keys and not name and list_sids is None:
             return self._order
@@ -1099,9 +1127,15 @@ class ExotelSimulator:
             )
 
     # -- wire helpers
-    def _send(self, h: _Handler, rec: RecordedRequest, status: int, body: bytes,
-              content_type: str = "application/json; charset=utf-8",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        h: _Handler,
+        rec: RecordedRequest,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json; charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         try:
             reason = http.HTTPStatus(status).phrase
         except ValueError:
@@ -1162,11 +1196,7 @@ def _matches(method: str | None, suffix: str | None, req_method: str, req_path: 
 def _name_matches(contact: dict[str, Any], needle: str) -> bool:
     first = contact.get("first_name") or ""
     last = contact.get("last_name") or ""
-    return (
-        needle in first.casefold()
-        or needle in last.casefold()
-        or needle in f"{first} {last}".casefold()
-    )
+    return needle in first.casefold() or needle in last.casefold() or needle in f"{first} {last}".casefold()
 
 
 def _read_body(h: _Handler) -> bytes:
