@@ -143,3 +143,36 @@ def test_per_contact_transient_failures_that_persist_are_reported(exotel_simulat
     assert result.succeeded == [seeded[1]["sid"], seeded[2]["sid"]]
     assert [(f["sid"], f["code"]) for f in result.failed] == [(seeded[0]["sid"], 500)]
     assert exotel_simulator.get_contact(seeded[0]["sid"])["tag"] != "t"
+
+
+# ------------------------------------------------------------------------------ sensor and trigger
+@pytest.mark.parametrize("fault", [f[1] for f in FAULTS], ids=IDS)
+def test_sensor_poke_under_faults_sees_the_exact_count(exotel_simulator, fault):
+    from airflow_provider_exotel.sensors.contacts import ExotelContactsSensor
+
+    exotel_simulator.seed_contacts(12)
+    exotel_simulator.add_faults(fault, fault)
+    sensor = ExotelContactsSensor(task_id="wait", min_count=12, created_after="2020-01-01T00:00:00Z")
+    sensor.hook = hook()
+
+    result = sensor.poke({})
+
+    assert result.is_done and result.xcom_value == {"count": 12}
+
+
+@pytest.mark.parametrize("fault", [f[1] for f in FAULTS], ids=IDS)
+def test_trigger_under_faults_fires_with_the_exact_count(exotel_simulator, fault):
+    import asyncio
+
+    from airflow_provider_exotel.triggers.contacts import ExotelContactsTrigger
+
+    exotel_simulator.seed_contacts(9)
+    exotel_simulator.add_faults(fault, fault)
+    trigger = ExotelContactsTrigger(
+        min_count=9, poke_interval=0.01, hook_params={"retry_delay": 0.01, "timeout": 1.0}
+    )
+
+    async def first_event():
+        return await asyncio.wait_for(trigger.run().__anext__(), 60)
+
+    assert asyncio.run(first_event()).payload == {"status": "success", "count": 9}
