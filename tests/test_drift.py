@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import pytest
 
 from airflow_provider_exotel.exceptions import ExotelRequestError
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
-
-
-def mutate_on_get_number(sim, number, mutation):
-    """Run ``mutation(sim)`` once, just before the simulator handles its ``number``-th GET."""
-    lock = threading.Lock()
-    state = {"gets": 0}
-
-    def before(sim_, request):
-        if request.method != "GET":
-            return
-        with lock:
-            state["gets"] += 1
-            fire = state["gets"] == number
-        if fire:
-            mutation(sim_)
-
-    sim.before_request = before
 
 
 def assert_exactly_once(got, survivors, allowed_extra=()):
@@ -39,7 +21,9 @@ def assert_exactly_once(got, survivors, allowed_extra=()):
 def test_contacts_deleted_mid_fetch_do_not_hide_others(exotel_simulator, concurrency):
     seeded = [c["sid"] for c in exotel_simulator.seed_contacts(203)]
     deleted = seeded[3:8]  # on page 1, already read: shifts every later contact 5 places left
-    mutate_on_get_number(exotel_simulator, 3, lambda s: [s.delete_contact(sid) for sid in deleted])
+    exotel_simulator.on_nth_request(
+        3, method="GET", action=lambda s: [s.delete_contact(sid) for sid in deleted]
+    )
 
     got = list(ExotelContactsHook(retry_delay=0, concurrency=concurrency).iter_contacts())
 
@@ -59,7 +43,7 @@ def test_contacts_inserted_mid_fetch_are_not_repeated(exotel_simulator, concurre
                 sim.insert_contact(date_created=f"2000-01-01T00:00:0{i}Z", first_name="New")["sid"]
             )
 
-    mutate_on_get_number(exotel_simulator, 4, insert_early)
+    exotel_simulator.on_nth_request(4, method="GET", action=insert_early)
 
     got = list(ExotelContactsHook(retry_delay=0, concurrency=concurrency).iter_contacts())
 
@@ -69,7 +53,7 @@ def test_contacts_inserted_mid_fetch_are_not_repeated(exotel_simulator, concurre
 def test_list_fetch_is_drift_safe_too(exotel_simulator):
     seeded = [c["sid"] for c in exotel_simulator.seed_contacts(100)]
     exotel_simulator.create_list("L", seeded)
-    mutate_on_get_number(exotel_simulator, 2, lambda s: s.delete_contact(seeded[0]))
+    exotel_simulator.on_nth_request(2, method="GET", action=lambda s: s.delete_contact(seeded[0]))
 
     got = list(ExotelContactsHook(retry_delay=0, concurrency=2).iter_list_contacts("L"))
 

@@ -48,19 +48,6 @@ def puts(sim):
     return [r for r in sim.requests if r.method == "PUT"]
 
 
-def fail_after(sim, n_gets: int, kind: str) -> None:
-    """From the (n_gets+1)-th GET on, every request fails with ``kind``."""
-    state = {"gets": 0}
-
-    def before(sim_, rec):
-        if rec.method == "GET":
-            state["gets"] += 1
-            if state["gets"] == n_gets + 1:
-                sim_.fail_every_request(kind)
-
-    sim.before_request = before
-
-
 # --------------------------------------------------------------------------------------- fetch
 def test_fetch_list_streams_exact_contacts_to_json_lines(exotel_simulator, tmp_path):
     exotel_simulator.seed_contacts(300)
@@ -154,7 +141,7 @@ def test_fetch_max_records_limits_the_output(exotel_simulator, tmp_path):
 
 def test_fetch_failing_mid_run_with_401_leaves_no_file(exotel_simulator, tmp_path):
     exotel_simulator.seed_contacts(400)
-    fail_after(exotel_simulator, 5, "401")
+    exotel_simulator.on_nth_request(6, lambda s: s.fail_every_request("401"), method="GET")
     out = tmp_path / "out" / "contacts.jsonl"
 
     op = ExotelFetchContactsOperator(
@@ -171,7 +158,7 @@ def test_fetch_giving_up_after_retries_leaves_no_file_and_keeps_the_previous_one
     exotel_simulator.seed_contacts(400)
     out = tmp_path / "contacts.jsonl"
     out.write_text("previous export\n")
-    fail_after(exotel_simulator, 4, "503")
+    exotel_simulator.on_nth_request(5, lambda s: s.fail_every_request("503"), method="GET")
 
     op = ExotelFetchContactsOperator(
         task_id="f", output_path=str(out), hook_params={**FAST, "retry_limit": 2}
@@ -515,15 +502,7 @@ def test_bad_contacts_given_statically_are_rejected_when_the_dag_is_parsed():
 
 def test_credentials_revoked_mid_update_dead_letter_every_contact_not_updated(exotel_simulator, tmp_path):
     seeded = exotel_simulator.seed_contacts(30)
-    state = {"puts": 0}
-
-    def revoke_after_first_put(sim, rec):
-        if rec.method == "PUT":
-            state["puts"] += 1
-            if state["puts"] == 2:
-                sim.fail_every_request("401")
-
-    exotel_simulator.before_request = revoke_after_first_put
+    exotel_simulator.on_nth_request(2, lambda s: s.fail_every_request("401"), method="PUT")
     failed_path = tmp_path / "failed.jsonl"
     op = ExotelBulkUpdateContactsOperator(
         task_id="u",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -293,25 +292,11 @@ def test_importing_the_sensor_module_stays_cheap():
 
 
 # ------------------------------------------------------------------------------------ end to end
-def on_request(sim, n: int, action) -> threading.Event:
-    """Run ``action(sim)`` just before the simulator serves its ``n``-th request (from its thread)."""
-    done = threading.Event()
-    seen = iter(range(1, 10**9))
-
-    def before_request(sim, _request) -> None:
-        if next(seen) == n:
-            action(sim)
-            done.set()
-
-    sim.before_request = before_request
-    return done
-
-
 def test_deferrable_sensor_dag_waits_in_the_trigger_and_succeeds(exotel_simulator):
     exotel_simulator.seed_contacts(2)
     # request 1: the sensor's own count (2 < 3) -> defer; 2: the trigger's first count (still 2);
     # 3: its second count, after a contact arrived, and 4: the newest contact's date -> fire.
-    inserted = on_request(exotel_simulator, 3, lambda sim: sim.insert_contact(first_name="Late"))
+    inserted = exotel_simulator.on_nth_request(3, lambda sim: sim.insert_contact(first_name="Late"))
 
     result = get_harness().run_dag(
         "exotel_deferrable_contacts_sensor",
@@ -338,7 +323,7 @@ def test_deferrable_sensor_dag_waits_in_the_trigger_and_succeeds(exotel_simulato
 def test_deferrable_sensor_dag_fails_on_bad_credentials(exotel_simulator):
     exotel_simulator.seed_contacts(2)
     # request 1: the sensor's own check (2 < 3) -> defer; request 2: the trigger's, refused.
-    on_request(exotel_simulator, 2, lambda sim: sim.add_faults("401"))
+    exotel_simulator.on_nth_request(2, lambda sim: sim.add_faults("401"))
 
     result = get_harness().run_dag(
         "exotel_deferrable_contacts_sensor",

@@ -33,20 +33,6 @@ def first_event(trigger: ExotelContactsTrigger, timeout: float = 60) -> dict:
     return asyncio.run(main()).payload
 
 
-def on_request(sim, n: int, action) -> threading.Event:
-    """Run ``action(sim)`` just before the simulator serves its ``n``-th request (from its thread)."""
-    done = threading.Event()
-    seen = iter(range(1, 10**9))
-
-    def before_request(sim, _request) -> None:
-        if next(seen) == n:
-            action(sim)
-            done.set()
-
-    sim.before_request = before_request
-    return done
-
-
 # ----------------------------------------------------------------------------------------- firing
 def test_trigger_fires_at_once_when_contacts_are_already_there(exotel_simulator):
     exotel_simulator.seed_contacts(5)
@@ -57,7 +43,7 @@ def test_trigger_fires_at_once_when_contacts_are_already_there(exotel_simulator)
 
 def test_trigger_fires_when_contacts_arrive_while_it_waits(exotel_simulator):
     exotel_simulator.seed_contacts(2)
-    arrived = on_request(exotel_simulator, 4, lambda sim: sim.insert_contact(first_name="Late"))
+    arrived = exotel_simulator.on_nth_request(4, lambda sim: sim.insert_contact(first_name="Late"))
 
     assert first_event(make_trigger(min_count=3)) == {"status": "success", "count": 3}
     assert arrived.is_set()
@@ -85,7 +71,7 @@ def test_trigger_fires_when_a_contact_is_inserted_from_another_thread(exotel_sim
 def test_trigger_counts_only_the_contacts_of_list_sid(exotel_simulator):
     contacts = exotel_simulator.seed_contacts(6)
     exotel_simulator.create_list("L1", [c["sid"] for c in contacts[:2]])
-    on_request(exotel_simulator, 2, lambda sim: sim.create_list("L1", [contacts[4]["sid"]]))
+    exotel_simulator.on_nth_request(2, lambda sim: sim.create_list("L1", [contacts[4]["sid"]]))
 
     assert first_event(make_trigger(list_sid="L1", min_count=3)) == {"status": "success", "count": 3}
     assert all(r.path.endswith("/lists/L1/contacts") for r in exotel_simulator.requests)
@@ -93,7 +79,7 @@ def test_trigger_counts_only_the_contacts_of_list_sid(exotel_simulator):
 
 def test_trigger_waits_for_a_contact_created_strictly_after_created_after(exotel_simulator):
     exotel_simulator.seed_contacts(3)  # newest created 2024-01-01T00:00:02Z
-    on_request(exotel_simulator, 5, lambda sim: sim.insert_contact(date_created="2024-01-01T00:00:03Z"))
+    exotel_simulator.on_nth_request(5, lambda sim: sim.insert_contact(date_created="2024-01-01T00:00:03Z"))
 
     event = first_event(make_trigger(min_count=1, created_after="2024-01-01T00:00:02Z"))
 

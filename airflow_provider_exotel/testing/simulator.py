@@ -713,6 +713,29 @@ class ExotelSimulator:
             for sid, codes in faults.items():
                 self._item_faults.setdefault(sid, deque()).extend(int(c) for c in codes)
 
+    def on_nth_request(
+        self, n: int, action: Callable[[ExotelSimulator], Any], *, method: str | None = None
+    ) -> threading.Event:
+        """Run ``action(sim)`` once, just before the ``n``-th request (of ``method``, if given) is
+        served — e.g. to delete contacts between pages, or start failing mid-run. Replaces
+        ``before_request``. Returns an event set once the action has run."""
+        done = threading.Event()
+        lock = threading.Lock()
+        seen = [0]
+
+        def before(sim: ExotelSimulator, request: RecordedRequest) -> None:
+            if method is not None and request.method != method.upper():
+                return
+            with lock:
+                seen[0] += 1
+                fire = seen[0] == n
+            if fire:
+                action(sim)
+                done.set()
+
+        self.before_request = before
+        return done
+
     def clear_faults(self) -> None:
         with self._fault_lock:
             self._faults.clear()
