@@ -135,3 +135,17 @@ def test_credentials_go_only_to_the_configured_host(monkeypatch):
 
     assert len(configured.seen) == 1 and configured.seen[0]["Authorization"] == f"Basic {B64}"
     assert other.seen == []  # the redirect was not followed: the other host saw nothing
+
+
+@pytest.mark.parametrize(
+    ("verify", "expected"), [("false", False), (False, False), ("true", True), ("/etc/ca.pem", "/etc/ca.pem")]
+)
+def test_verify_extra_accepts_booleans_and_a_ca_bundle(monkeypatch, verify, expected):
+    conn = {
+        "conn_type": "exotel",
+        "login": "k",
+        "password": "t",
+        "extra": {"account_sid": "a", "verify": verify},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_DEFAULT", json.dumps(conn))
+    assert ExotelContactsHook().get_conn().verify == expected

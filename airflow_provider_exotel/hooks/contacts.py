@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------------
-# Results and validation
+# Results
 # --------------------------------------------------------------------------------------------------
 @dataclass
 class BulkUpdateResult:
@@ -162,7 +162,7 @@ def _parse_retry_after(value: str | None) -> float | None:
 
 
 class _Wait(tenacity.wait.wait_base):
-    """Exponential backoff from ``retry_delay`` with full jitter, capped; ``Retry-After`` wins."""
+    """Exponential backoff from ``retry_delay`` with jitter, capped; ``Retry-After`` wins."""
 
     def __init__(self, retry_delay: float) -> None:
         self.retry_delay = retry_delay
@@ -329,7 +329,7 @@ class ExotelContactsHook(HttpHook):
             self.requests_per_minute = check_number(
                 "connection extra requests_per_minute", extra["requests_per_minute"], 0, True
             )
-        self._verify: bool | str = extra.get("verify", True)
+        self._verify = _parse_verify(extra.get("verify", True))
         api_base = f"{base}/v2/accounts/{quote(account_sid.strip(), safe='')}"
         return api_base, str(conn.login), str(conn.password), account_sid.strip()
 
@@ -751,6 +751,18 @@ class ExotelContactsHook(HttpHook):
 # --------------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------------
+def _parse_verify(value: Any) -> bool | str:
+    """Connection extra ``verify``: a bool (or its spelling from a form), or a CA bundle path."""
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("", "true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        return value
+    return bool(value)
+
+
 def _mask(secret: str) -> None:
     try:
         from airflow.providers.common.compat.sdk import mask_secret
