@@ -462,3 +462,20 @@ def test_echoed_headers_never_reach_logs_or_exceptions(
     for text in texts:
         assert "SUPER-SECRET-TOKEN" not in text
         assert b64 not in text
+
+
+def test_a_slow_consumer_holds_only_a_bounded_window_of_pages(exotel_simulator):
+    import time
+
+    exotel_simulator.seed_contacts(2000)  # 100 pages
+    hook = make_hook(concurrency=2)  # window: 2 x concurrency = 4 pages ahead
+    iterator = hook.iter_contacts()
+    consumed = [next(iterator) for _ in range(25)]  # into the second page, then stop consuming
+
+    time.sleep(0.5)  # give the threads every chance to run ahead (the bound holds however long)
+
+    assert len(consumed) == 25
+    # first page + the pages in the window: never the whole set while the caller is not reading
+    assert exotel_simulator.request_count() <= 1 + 4 + 1
+    rest = list(iterator)
+    assert len(consumed) + len(rest) == 2000

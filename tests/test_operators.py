@@ -567,3 +567,37 @@ def test_dead_letter_file_can_be_replayed_as_input_path(exotel_simulator, tmp_pa
     replay = ExotelBulkUpdateContactsOperator(task_id="r", input_path=str(failed_path), hook_params=FAST)
     assert replay.execute(context={}) == {"total": 1, "succeeded": 1, "failed": 0, "failed_sids": []}
     assert exotel_simulator.get_contact(seeded[2]["sid"])["email"] == "x@y.z"
+
+
+def test_an_export_killed_mid_write_leaves_nothing_at_output_path(exotel_simulator, tmp_path):
+    import os
+    import signal
+    import time
+
+    exotel_simulator.seed_contacts(3000)
+    exotel_simulator.latency = 0.02
+    target = tmp_path / "out" / "contacts.jsonl"
+    code = textwrap.dedent(
+        f"""
+        from airflow_provider_exotel.operators.contacts import ExotelFetchContactsOperator
+        ExotelFetchContactsOperator(task_id="f", output_path={str(target)!r},
+                                    hook_params={{"concurrency": 1}}).execute(context={{}})
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while exotel_simulator.request_count(method="GET") < 10:  # well into the export
+            assert proc.poll() is None and time.monotonic() < deadline, "export did not start"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+    assert proc.returncode == -signal.SIGKILL
+    assert not target.exists()  # no partial file where readers look; only a hidden temp sibling
+    assert all(p.name.startswith(".") for p in target.parent.iterdir())
