@@ -100,7 +100,12 @@ def check_number(name: str, value: Any, minimum: float, exclusive: bool = False)
     return number
 
 
-def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+def check_int(
+    name: str, value: Any, minimum: int, maximum: int | None = None, *, optional: bool = False
+) -> int | None:
+    """``value`` as an int within bounds (``None`` allowed when ``optional``); else a named error."""
+    if value is None and optional:
+        return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise ExotelValidationError(f"{name} must be an integer, got {value!r}")
     if value < minimum or (maximum is not None and value > maximum):

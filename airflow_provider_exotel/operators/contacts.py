@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_exotel._compat import is_os_path, iter_lines
-from airflow_provider_exotel._validation import MAX_BULK_UPDATE, validate_contact, validate_contacts
+from airflow_provider_exotel._validation import (
+    MAX_BULK_UPDATE,
+    check_int,
+    validate_contact,
+    validate_contacts,
+)
 from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
 
 if TYPE_CHECKING:
@@ -60,21 +65,6 @@ def _check_str(name: str, value: Any, *, optional: bool = False, allow_empty: bo
         return
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
         raise ExotelValidationError(f"{name} must be a non-empty string, got {value!r}")
-
-
-def _check_int(
-    name: str, value: Any, *, minimum: int, maximum: int | None = None, optional: bool = False
-) -> None:
-    if value is None and optional:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < minimum
-        or (maximum is not None and value > maximum)
-    ):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise ExotelValidationError(f"{name} must be an integer {bound}, got {value!r}")
 
 
 def _check_path(name: str, value: Any) -> None:
@@ -282,7 +272,7 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
         return [
             *super()._checks(),
             (lambda v: _check_path("output_path", v), self.output_path),
-            (lambda v: _check_int("max_records", v, minimum=0, optional=True), self.max_records),
+            (lambda v: check_int("max_records", v, minimum=0, optional=True), self.max_records),
         ]
 
     # subclasses say what they fetch
@@ -567,8 +557,8 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
         return [
             *super()._checks(),
             (self._check_source, (self.contacts, self.input_path)),
-            (lambda v: _check_int("batch_size", v, minimum=1, maximum=MAX_BULK_UPDATE), self.batch_size),
-            (lambda v: _check_int("max_failures", v, minimum=0), self.max_failures),
+            (lambda v: check_int("batch_size", v, minimum=1, maximum=MAX_BULK_UPDATE), self.batch_size),
+            (lambda v: check_int("max_failures", v, minimum=0), self.max_failures),
             (lambda v: _check_path("failed_output_path", v), self.failed_output_path),
             (lambda v: _check_bool("dry_run", v), self.validate_only),
         ]
