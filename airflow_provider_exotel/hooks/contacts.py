@@ -1,8 +1,12 @@
 """ExotelContactsHook — the only module of this provider that speaks HTTP.
 
-It owns the ``exotel`` connection, one pooled ``requests`` session, the retry policy (declared once,
-with tenacity), the request-rate budget, the paging engine shared by every endpoint that pages, and the
-bulk-update batching.
+It owns the ``exotel`` connection and one pooled ``requests`` session, and sends every request
+through the mechanisms beneath it, each a private module of its own:
+
+- ``_retry``: the retry policy (declared once, with tenacity) and error classification;
+- ``_budget``: the request budget shared by every thread of the hook;
+- ``_paging``: the paging engine shared by every endpoint that pages;
+- ``_secrets``: masking and redaction.
 """
 
 from __future__ import annotations
@@ -10,13 +14,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import math
-import random
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -44,15 +45,21 @@ from airflow_provider_exotel.exceptions import (
     ExotelRequestError,
     ExotelValidationError,
 )
+from airflow_provider_exotel.hooks._budget import RateLimiter
+from airflow_provider_exotel.hooks._paging import Pager, page_contacts, page_total
+from airflow_provider_exotel.hooks._retry import (
+    RETRYABLE_STATUS,
+    TransientError,
+    backoff,
+    error_from_response,
+    parse_retry_after,
+    policy,
+)
+from airflow_provider_exotel.hooks._secrets import mask, redact
 
 REGIONS = {"singapore": "api.exotel.com", "mumbai": "api.in.exotel.com"}
 DEFAULT_HOST = REGIONS["singapore"]
 
-_RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-_MAX_BACKOFF = 60.0
-_MAX_RETRY_AFTER = 300.0
-_MAX_SWEEPS = 4
-_RATE_HEADROOM = 0.97
 
 log = logging.getLogger(__name__)
 
@@ -97,87 +104,6 @@ class BulkUpdateResult:
             "failed": len(self.failed),
             "failed_sids": self.failed_sids,
         }
-
-
-# --------------------------------------------------------------------------------------------------
-# Rate budget
-# --------------------------------------------------------------------------------------------------
-class _RateLimiter:
-    """Spaces requests evenly across all threads: no bursts, at most ``requests_per_minute``.
-
-    Requests are paced at ``_RATE_HEADROOM`` (97 %) of the budget: Exotel counts requests when
-    they arrive, and network jitter can bring two evenly spaced requests closer together, so pacing
-    at exactly the limit draws occasional 429s (measured: 2 per 600 requests at 1,200/min; none at
-    97 %). A 429 still happens if something else spends the account's budget; it pauses every
-    thread of the hook (``pause``), not just the one that got it.
-    """
-
-    def __init__(self, requests_per_minute: float | None) -> None:
-        self.interval = 60.0 / (requests_per_minute * _RATE_HEADROOM) if requests_per_minute else 0.0
-        self._lock = threading.Lock()
-        self._next_slot = 0.0
-        self._paused_until = 0.0
-
-    def acquire(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next_slot, self._paused_until)
-            self._next_slot = slot + self.interval
-        delay = slot - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-
-    def pause(self, seconds: float) -> None:
-        with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
-
-
-# --------------------------------------------------------------------------------------------------
-# Retry policy — declared once
-# --------------------------------------------------------------------------------------------------
-class _TransientError(Exception):
-    """A failure worth retrying (429, 5xx, connection error, timeout, unreadable body)."""
-
-    def __init__(self, error: ExotelRequestError, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    if math.isnan(seconds):
-        return None
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
-
-
-class _Wait(tenacity.wait.wait_base):
-    """Exponential backoff from ``retry_delay`` with jitter, capped; ``Retry-After`` wins."""
-
-    def __init__(self, retry_delay: float) -> None:
-        self.retry_delay = retry_delay
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(exc, _TransientError) and exc.retry_after is not None:
-            return exc.retry_after
-        return _backoff(self.retry_delay, retry_state.attempt_number)
-
-
-def _backoff(retry_delay: float, attempt_number: int) -> float:
-    """Seconds to wait after failed attempt ``attempt_number`` (1-based): exponential, jittered, capped."""
-    base = min(retry_delay * 2 ** (attempt_number - 1), _MAX_BACKOFF)
-    return base / 2 + random.uniform(0, base / 2)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -237,7 +163,8 @@ class ExotelContactsHook(HttpHook):
         self.concurrency = concurrency
         self._setup_lock = threading.Lock()
         self._session: requests.Session | None = None
-        self._limiter: _RateLimiter | None = None
+        self._limiter: RateLimiter | None = None
+        self._pager = Pager(self._fetch_page, concurrency, self.log)
         self._api_base: str = ""
         self.account_sid: str = ""
         self.timeout: float = self._timeout_arg
@@ -345,9 +272,9 @@ class ExotelContactsHook(HttpHook):
             if self._session is None:
                 api_base, key, token, account_sid = self._resolve_connection()
                 authorization = "Basic " + base64.b64encode(f"{key}:{token}".encode()).decode()
-                _mask(token)
-                _mask(authorization)
-                _mask(authorization.split(" ", 1)[1])
+                mask(token)
+                mask(authorization)
+                mask(authorization.split(" ", 1)[1])
                 session = requests.Session()
                 adapter = HTTPAdapter(
                     pool_connections=1, pool_maxsize=max(self.concurrency, 4), max_retries=0
@@ -366,7 +293,7 @@ class ExotelContactsHook(HttpHook):
                 self.base_url = api_base
                 self._base_url_initialized = True
                 self.account_sid = account_sid
-                self._limiter = _RateLimiter(self.requests_per_minute)
+                self._limiter = RateLimiter(self.requests_per_minute)
                 # used by the inherited HttpHook.run(): keep a timeout there too, and no redirects
                 self.merged_extra = {"timeout": self.timeout, "allow_redirects": False}
                 self._session = session
@@ -384,7 +311,7 @@ class ExotelContactsHook(HttpHook):
     def check_response(self, response: requests.Response) -> None:
         """Raise on HTTP errors without logging the body (Exotel error bodies may echo headers)."""
         if response.status_code >= 400:
-            raise _error_from_response(response, response.request.method or "", "")
+            raise error_from_response(response, response.request.method or "", "")
 
     # ---------------------------------------------------------------------------- one request
     def _request(
@@ -418,11 +345,11 @@ class ExotelContactsHook(HttpHook):
                     allow_redirects=False,
                 )
             except requests.Timeout as exc:
-                raise _TransientError(
+                raise TransientError(
                     ExotelRequestError(f"Exotel {label}: no answer within {self.timeout:g} s")
                 ) from exc
             except requests.RequestException as exc:
-                raise _TransientError(
+                raise TransientError(
                     ExotelRequestError(f"Exotel {label}: connection failed ({type(exc).__name__})")
                 ) from exc
             status = response.status_code
@@ -430,7 +357,7 @@ class ExotelContactsHook(HttpHook):
                 try:
                     body = response.json()
                 except ValueError:
-                    raise _TransientError(
+                    raise TransientError(
                         ExotelRequestError(
                             f"Exotel {label}: HTTP {status} with an unreadable body "
                             f"({response.headers.get('Content-Type', 'no content type')}, "
@@ -439,28 +366,22 @@ class ExotelContactsHook(HttpHook):
                         )
                     ) from None
                 if not isinstance(body, dict):
-                    raise _TransientError(
+                    raise TransientError(
                         ExotelRequestError(f"Exotel {label}: HTTP {status} with a non-object JSON body")
                     )
                 return body
-            error = _error_from_response(response, method, endpoint)
-            if status in _RETRYABLE_STATUS:
-                retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+            error = error_from_response(response, method, endpoint)
+            if status in RETRYABLE_STATUS:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 if status == 429:
                     self._limiter.pause(retry_after if retry_after is not None else self.retry_delay)
-                raise _TransientError(error, retry_after)  # type: ignore[arg-type]
+                raise TransientError(error, retry_after)  # type: ignore[arg-type]
             raise error
 
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(_TransientError),
-            stop=tenacity.stop_after_attempt(self.retry_limit + 1),
-            wait=_Wait(self.retry_delay),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
+        retrying = policy(self.retry_limit, self.retry_delay, self._log_retry)
         try:
             return retrying(attempt)
-        except _TransientError as exc:
+        except TransientError as exc:
             err = exc.error
             raise type(err)(
                 f"{err} (gave up after {self.retry_limit + 1} attempts)",
@@ -514,7 +435,7 @@ class ExotelContactsHook(HttpHook):
             params["list_sids"] = joined
         if show_list:
             params["filter"] = "show_list"
-        return self._paginate("contacts", params, check_max_records(max_records))
+        return self._pager.paginate("contacts", params, check_max_records(max_records))
 
     def iter_list_contacts(
         self, list_sid: str, *, max_records: int | None = None
@@ -525,7 +446,9 @@ class ExotelContactsHook(HttpHook):
         :param max_records: stop after this many contacts.
         """
         sid = check_list_sid(list_sid)
-        return self._paginate(f"lists/{quote(sid, safe='')}/contacts", {}, check_max_records(max_records))
+        return self._pager.paginate(
+            f"lists/{quote(sid, safe='')}/contacts", {}, check_max_records(max_records)
+        )
 
     def count_contacts(
         self,
@@ -549,7 +472,7 @@ class ExotelContactsHook(HttpHook):
             if joined:
                 params["list_sids"] = joined
         body = self._request("GET", endpoint, params=params)
-        return _page_total(body, endpoint)
+        return page_total(body, endpoint)
 
     def newest_contact(self, *, list_sid: str | None = None) -> dict[str, Any] | None:
         """The most recently created contact (of ``list_sid``, or of the account), in one request."""
@@ -557,115 +480,13 @@ class ExotelContactsHook(HttpHook):
         if list_sid is not None:
             params["list_sids"] = check_list_sid(list_sid)
         body = self._request("GET", "contacts", params=params)
-        contacts = _page_contacts(body, "contacts")
+        contacts = page_contacts(body, "contacts")
         return contacts[0] if contacts else None
 
     def _fetch_page(
         self, endpoint: str, params: Mapping[str, Any], offset: int, limit: int
     ) -> dict[str, Any]:
         return self._request("GET", endpoint, params={**params, "offset": offset, "limit": limit})
-
-    def _paginate(
-        self, endpoint: str, params: dict[str, Any], max_records: int | None
-    ) -> Iterator[dict[str, Any]]:
-        """The one paging engine, shared by every endpoint that pages.
-
-        A generator: nothing is requested until the caller starts iterating. Each sweep reads the
-        first page, learns ``metadata.total``, then reads the remaining pages with up to
-        ``concurrency`` requests in flight, yielding contacts in server order.
-
-        Offset paging drifts when contacts are inserted or deleted mid-fetch (a deletion shifts a
-        contact onto a page already read; an insertion repeats one). Every contact already yielded is
-        remembered by a 64-bit hash of its sid (a few MB per 100k contacts), so repeats are dropped;
-        and when any page reports a different ``metadata.total`` than the sweep started with, another
-        sweep picks up the contacts that shifted. Hence every contact that existed for the whole
-        fetch is yielded exactly once (after drift, the shifted ones come at the end).
-        """
-        if max_records == 0:
-            return
-        seen: set[int] = set()
-        yielded = 0
-        first_total = None
-        for sweep in range(1, _MAX_SWEEPS + 1):
-            start_total: int | None = None
-            last_total: int | None = None
-            drift = False
-            for page_total, contacts in self._sweep(endpoint, params, max_records):
-                if start_total is None:
-                    start_total = page_total
-                    first_total = page_total if first_total is None else first_total
-                elif page_total != start_total:
-                    drift = True
-                last_total = page_total
-                for contact in contacts:
-                    sid = contact.get("sid")
-                    if sid is not None:
-                        key = hash(sid)
-                        if key in seen:
-                            continue
-                        seen.add(key)
-                    yield contact
-                    yielded += 1
-                    if max_records is not None and yielded >= max_records:
-                        return
-            if not drift:
-                return
-            self.log.warning(
-                "Exotel GET %s: contacts changed during the fetch (total %s -> %s); "
-                "sweep %d of %d to pick up contacts that shifted between pages",
-                endpoint,
-                start_total,
-                last_total,
-                sweep + 1,
-                _MAX_SWEEPS,
-            )
-        raise ExotelRequestError(
-            f"Exotel GET {endpoint}: contacts kept changing during {_MAX_SWEEPS} sweeps "
-            f"(total {first_total} -> {last_total}); the fetch cannot promise every contact, try again "
-            "when the account is quieter"
-        )
-
-    def _sweep(
-        self, endpoint: str, params: dict[str, Any], max_records: int | None
-    ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """One pass over the pages: yield ``(metadata.total, contacts)`` per page, in offset order.
-
-        The first page is read alone; the rest go out with ``concurrency`` requests in flight and a
-        window of ``2 × concurrency`` pages, so memory stays flat whatever the total.
-        """
-        first_limit = MAX_PAGE_SIZE if max_records is None else min(MAX_PAGE_SIZE, max_records)
-        body = self._fetch_page(endpoint, params, 0, first_limit)
-        page = _page_contacts(body, endpoint)
-        total = _page_total(body, endpoint)
-        yield total, page
-        wanted = total if max_records is None else min(total, max_records)
-        if len(page) >= wanted or len(page) < first_limit:
-            return
-        offsets = range(first_limit, wanted, MAX_PAGE_SIZE)
-
-        def fetch(offset: int) -> tuple[int, list[dict[str, Any]]]:
-            body = self._fetch_page(endpoint, params, offset, min(MAX_PAGE_SIZE, wanted - offset))
-            return _page_total(body, endpoint), _page_contacts(body, endpoint)
-
-        if self.concurrency == 1 or len(offsets) == 1:
-            for offset in offsets:
-                yield fetch(offset)
-            return
-
-        window = 2 * self.concurrency
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="exotel-page") as pool:
-            pending: deque[Future[tuple[int, list[dict[str, Any]]]]] = deque()
-            todo = iter(offsets)
-            try:
-                for offset in todo:
-                    pending.append(pool.submit(fetch, offset))
-                    if len(pending) >= window:
-                        yield pending.popleft().result()
-                while pending:
-                    yield pending.popleft().result()
-            finally:
-                for future in pending:
-                    future.cancel()
 
     # ---------------------------------------------------------------------------- bulk update
     def bulk_update_contacts(
@@ -727,7 +548,7 @@ class ExotelContactsHook(HttpHook):
             self.log.warning(
                 "Exotel PUT contacts: %d contact(s) failed transiently; re-sending them", len(retry)
             )
-            time.sleep(_backoff(self.retry_delay, attempt + 1))
+            time.sleep(backoff(self.retry_delay, attempt + 1))
             todo = retry
         for contact in batch:
             sid = contact["sid"]
@@ -744,7 +565,7 @@ class ExotelContactsHook(HttpHook):
         try:
             total = self.count_contacts()
         except Exception as exc:  # the UI wants (False, reason), not a traceback
-            return False, _redact(str(exc))
+            return False, redact(str(exc))
         return True, f"Connected to Exotel account {self.account_sid}: {total} contacts"
 
 
@@ -761,77 +582,6 @@ def _parse_verify(value: Any) -> bool | str:
             return False
         return value
     return bool(value)
-
-
-def _mask(secret: str) -> None:
-    try:
-        from airflow.providers.common.compat.sdk import mask_secret
-
-        mask_secret(secret)
-    except Exception:  # pragma: no cover - masking is best effort outside a task
-        log.debug("could not register a secret with the masker", exc_info=True)
-
-
-def _redact(text: str) -> str:
-    try:
-        from airflow.providers.common.compat.sdk import redact
-
-        return str(redact(text))
-    except Exception:  # pragma: no cover
-        return text
-
-
-def _error_from_response(response: requests.Response, method: str, endpoint: str) -> ExotelError:
-    """Build an error from an HTTP answer using only Exotel's error fields — never the raw body."""
-    status = response.status_code
-    request_id = None
-    code = None
-    detail = ""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        request_id = body.get("request_id") if isinstance(body.get("request_id"), str) else None
-        resp = body.get("response")
-        error_data = resp.get("error_data") if isinstance(resp, dict) else body.get("error_data")
-        if isinstance(error_data, dict):
-            code = error_data.get("code") if isinstance(error_data.get("code"), int) else None
-            parts = [str(error_data[k]) for k in ("message", "description") if error_data.get(k)]
-            detail = _redact(": ".join(parts))[:300]
-    elif status >= 400:
-        content_type = response.headers.get("Content-Type", "")
-        detail = f"non-JSON body ({content_type or 'no content type'}, {len(response.content)} bytes)"
-    reason = response.reason or ""
-    message = f"Exotel {method} {endpoint}: HTTP {status} {reason}".rstrip()
-    if code is not None or detail:
-        message += " —" + (f" error {code}" if code is not None else "") + (f" {detail}" if detail else "")
-    if request_id:
-        message += f" (request_id {request_id})"
-    if status in (401, 403):
-        hint = "check the API key and token" if status == 401 else "the account has no access"
-        return ExotelAuthError(f"{message}; {hint}", status=status, error_code=code, request_id=request_id)
-    return ExotelRequestError(message, status=status, error_code=code, request_id=request_id)
-
-
-def _page_contacts(body: Mapping[str, Any], endpoint: str) -> list[dict[str, Any]]:
-    items = body.get("response")
-    if not isinstance(items, list):
-        raise ExotelRequestError(f"Exotel GET {endpoint}: answer has no 'response' list")
-    contacts = []
-    for item in items:
-        data = item.get("data") if isinstance(item, Mapping) else None
-        if isinstance(data, dict):
-            contacts.append(data)
-    return contacts
-
-
-def _page_total(body: Mapping[str, Any], endpoint: str) -> int:
-    metadata = body.get("metadata")
-    total = metadata.get("total") if isinstance(metadata, Mapping) else None
-    if isinstance(total, bool) or not isinstance(total, int):
-        raise ExotelRequestError(f"Exotel GET {endpoint}: answer has no integer metadata.total")
-    return total
 
 
 def _zip_items(batch: list[dict[str, Any]], body: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], Any]]:

@@ -14,13 +14,7 @@ from airflow.providers.common.compat.sdk import (
     PokeReturnValue,
 )
 
-from airflow_provider_exotel.exceptions import (
-    ExotelAuthError,
-    ExotelError,
-    ExotelRequestError,
-    ExotelValidationError,
-)
-from airflow_provider_exotel.sensors._condition import (
+from airflow_provider_exotel._contacts_check import (
     check_contacts,
     check_created_after,
     check_list_sid,
@@ -28,6 +22,12 @@ from airflow_provider_exotel.sensors._condition import (
     describe_check,
     is_permanent,
     is_template,
+)
+from airflow_provider_exotel.exceptions import (
+    ExotelAuthError,
+    ExotelError,
+    ExotelRequestError,
+    ExotelValidationError,
 )
 
 if TYPE_CHECKING:

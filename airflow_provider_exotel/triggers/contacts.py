@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_exotel.sensors._condition import (
+from airflow_provider_exotel._contacts_check import (
     check_contacts,
     check_created_after,
     check_list_sid,
