@@ -281,6 +281,99 @@ def test_test_button_names_a_missing_account_sid(api_server: ApiServer, exotel_s
     assert exotel_simulator.request_count() == 0
 
 
+@only_airflow_3
+def test_connection_form_region_offers_singapore_and_mumbai_with_singapore_preselected(
+    api_server: ApiServer,
+) -> None:
+    region = _exotel_meta(api_server)["extra_fields"]["region"]
+    assert region["schema"]["enum"] == ["singapore", "mumbai"]  # no null option
+    assert region["schema"]["type"] == "string"  # not nullable: the form never offers "null"
+    assert region["value"] == "singapore"  # preselected, so the form saves "singapore", not null
+    assert set(region["schema"]["values_display"]) == {"singapore", "mumbai"}
+
+
+@only_airflow_3
+def test_connection_form_account_sid_shows_a_placeholder(api_server: ApiServer) -> None:
+    # Airflow 3's form shows a placeholder (and suggestions) for a string field with ``examples``;
+    # ui-field-behaviour placeholders only reach the standard fields
+    schema = _exotel_meta(api_server)["extra_fields"]["account_sid"]["schema"]
+    assert schema["examples"] and all(isinstance(e, str) and e for e in schema["examples"])
+
+
+@only_airflow_3
+def test_test_button_answers_within_seconds_on_a_closed_port(api_server: ApiServer) -> None:
+    port = _free_port()  # nothing listens there
+    body = {
+        "connection_id": "exotel_closed",
+        "conn_type": "exotel",
+        "host": "127.0.0.1",
+        "port": port,
+        "schema": "http",
+        "login": "key",
+        "password": "token",
+        "extra": json.dumps({"account_sid": "acct1"}),
+    }
+    started = time.monotonic()
+    result = api_server.post("/api/v2/connections/test", body).json()
+    elapsed = time.monotonic() - started
+
+    assert result["status"] is False, result
+    assert "connection failed" in result["message"]
+    assert "1 attempts" in result["message"]  # one attempt, no retries
+    # the full retry budget takes 30 s or more (1+2+4+8+16 s of backoff); a loaded machine adds some
+    assert elapsed < 20, f"the Test button took {elapsed:.1f} s"
+
+
+@only_airflow_3
+def test_test_button_tries_once_when_exotel_keeps_failing(
+    api_server: ApiServer, exotel_simulator_factory
+) -> None:
+    sim = exotel_simulator_factory()
+    sim.fail_every_request("503")
+    result = api_server.post("/api/v2/connections/test", _connection_body(sim)).json()
+    assert result["status"] is False, result
+    assert "503" in result["message"]
+    assert sim.request_count() == 1
+
+
+@only_airflow_3
+def test_test_button_says_this_connection_not_a_temporary_id(api_server: ApiServer, exotel_simulator) -> None:
+    body = _connection_body(exotel_simulator, extra=json.dumps({"region": "singapore"}))
+    result = api_server.post("/api/v2/connections/test", body).json()
+    assert result["status"] is False, result
+    assert result["message"].startswith("this connection needs extra 'account_sid'"), result
+    assert "exotel_ui" not in result["message"]  # nor any other id: Airflow tests a random one
+
+
+def test_hook_test_connection_makes_one_short_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both Airflow versions: the hook behind the Test button tries once, within seconds."""
+    from airflow_provider_exotel.hooks.contacts import TEST_CONNECTION_TIMEOUT, ExotelContactsHook
+
+    port = _free_port()
+    conn = {
+        "conn_type": "exotel",
+        "login": "key",
+        "password": "token",
+        "host": "127.0.0.1",
+        "port": port,
+        "schema": "http",
+        "extra": {"account_sid": "acct1", "timeout": 120},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_CLOSED", json.dumps(conn))
+    hook = ExotelContactsHook("exotel_closed", retry_limit=5, retry_delay=1.0)
+    started = time.monotonic()
+    ok, message = hook.test_connection()
+    elapsed = time.monotonic() - started
+
+    assert ok is False
+    assert "gave up after 1 attempts" in message
+    assert elapsed < 15, f"test_connection took {elapsed:.1f} s"
+    # the hook keeps its own settings for real work afterwards
+    assert hook.retry_limit == 5
+    assert hook.timeout == 120
+    assert TEST_CONNECTION_TIMEOUT <= 10
+
+
 # --------------------------------------------------------------------------------------------------
 # Airflow 2.x: ProvidersManager (what the Flask connection form is built from) and the Test button
 # --------------------------------------------------------------------------------------------------

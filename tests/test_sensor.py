@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -254,6 +255,42 @@ def test_deferrable_sensor_fails_at_once_on_bad_credentials(exotel_simulator):
 
     with pytest.raises(ExotelAuthError):
         make_sensor(deferrable=True).execute({})
+
+
+@pytest.mark.parametrize("fault", ["503", "reset", "429"])
+def test_deferrable_sensor_defers_at_once_when_its_first_check_fails_transiently(exotel_simulator, fault):
+    exotel_simulator.seed_contacts(5)
+    exotel_simulator.add_faults(fault)  # only the first request fails; a retry would succeed
+    # default hook settings (retry_limit=5): the worker must not spend them
+    sensor = ExotelContactsSensor(task_id=f"wait_{next(_ids)}", min_count=1, deferrable=True, timeout=60)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+
+    assert isinstance(deferred.value.trigger, ExotelContactsTrigger)
+    assert exotel_simulator.request_count() == 1  # one attempt in the worker, no retry
+
+
+def test_deferrable_sensor_still_fails_at_once_when_its_first_check_is_forbidden(exotel_simulator):
+    exotel_simulator.add_faults("403")
+    sensor = ExotelContactsSensor(task_id=f"wait_{next(_ids)}", deferrable=True)
+
+    with pytest.raises(ExotelError):
+        sensor.execute({})
+    assert exotel_simulator.request_count() == 1
+
+
+@pytest.mark.parametrize(("configured", "expected"), [("True", True), ("False", False)])
+def test_deferrable_defaults_to_airflows_default_deferrable(configured, expected):
+    """Like Airflow's own sensors: ``[operators] default_deferrable`` decides when not given."""
+    code = (
+        "from airflow_provider_exotel.sensors.contacts import ExotelContactsSensor as S;"
+        "print(S(task_id='wait').deferrable, S(task_id='w2', deferrable=False).deferrable)"
+    )
+    env = {**os.environ, "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": configured}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-2:] == [str(expected), "False"]
 
 
 def test_resuming_after_the_trigger_fired_returns_the_count():

@@ -59,6 +59,8 @@ from airflow_provider_exotel.hooks._secrets import mask, redact
 
 REGIONS = {"singapore": "api.exotel.com", "mumbai": "api.in.exotel.com"}
 DEFAULT_HOST = REGIONS["singapore"]
+#: The connection form's Test button: one attempt, at most this many seconds (connect and read).
+TEST_CONNECTION_TIMEOUT = 5.0
 
 
 log = logging.getLogger(__name__)
@@ -169,6 +171,7 @@ class ExotelContactsHook(HttpHook):
         self.account_sid: str = ""
         self.timeout: float = self._timeout_arg
         self.requests_per_minute: float | None = requests_per_minute
+        self._testing = False
 
     # ---------------------------------------------------------------------------- connection form
     @classmethod
@@ -214,7 +217,8 @@ class ExotelContactsHook(HttpHook):
         """Read the connection; return (api_base, api_key, api_token, account_sid)."""
         conn = self.get_connection(self.exotel_conn_id)
         extra = conn.extra_dejson or {}
-        where = f"connection {self.exotel_conn_id!r}"
+        # the Test button tests a temporary connection under a random id: name it as the user sees it
+        where = "this connection" if self._testing else f"connection {self.exotel_conn_id!r}"
 
         account_sid = extra.get("account_sid")
         if not isinstance(account_sid, str) or not account_sid.strip():
@@ -561,11 +565,29 @@ class ExotelContactsHook(HttpHook):
 
     # ---------------------------------------------------------------------------- test connection
     def test_connection(self) -> tuple[bool, str]:
-        """Check credentials and account with one cheap request; never raises."""
+        """Check credentials and account with one cheap request; never raises.
+
+        This is the connection form's Test button, so it answers within seconds: one attempt (no
+        retries), with a timeout of at most ``TEST_CONNECTION_TIMEOUT`` seconds.
+        """
+        saved = {
+            name: getattr(self, name) for name in ("retry_limit", "rate_limit_wait") if hasattr(self, name)
+        }
+        self._testing = True
+        self.retry_limit = 0
+        if "rate_limit_wait" in saved:
+            setattr(self, "rate_limit_wait", 0.0)  # noqa: B010 (a 429 answers the test, not waited out)
         try:
+            self.get_conn()
+            saved["timeout"] = self.timeout
+            self.timeout = min(self.timeout, TEST_CONNECTION_TIMEOUT)  # also caps a connection extra
             total = self.count_contacts()
         except Exception as exc:  # the UI wants (False, reason), not a traceback
             return False, redact(str(exc))
+        finally:
+            for name, value in saved.items():
+                setattr(self, name, value)
+            self._testing = False
         return True, f"Connected to Exotel account {self.account_sid}: {total} contacts"
 
 

@@ -12,6 +12,7 @@ from airflow.providers.common.compat.sdk import (
     AirflowSensorTimeout,
     BaseSensorOperator,
     PokeReturnValue,
+    conf,
 )
 
 from airflow_provider_exotel._contacts_check import (
@@ -52,7 +53,9 @@ class ExotelContactsSensor(BaseSensorOperator):
 
     Works in ``poke`` and ``reschedule`` mode, and with ``deferrable=True`` it checks once, then
     hands the waiting to :class:`~airflow_provider_exotel.triggers.contacts.ExotelContactsTrigger`
-    in the triggerer, which runs the very same check. ``timeout`` applies in every mode.
+    in the triggerer, which runs the very same check. That first check in the worker makes one
+    attempt: a transient failure (5xx, 429, network) defers at once and the trigger retries, so a
+    struggling Exotel never holds a worker slot. ``timeout`` applies in every mode.
 
     :param exotel_conn_id: id of the ``exotel`` connection. Templated.
     :param list_sid: only count the contacts of this list; ``None`` (default) counts all contacts of
@@ -61,7 +64,8 @@ class ExotelContactsSensor(BaseSensorOperator):
     :param created_after: a datetime or ISO 8601 timestamp (naive means UTC); when given, the newest
         contact must have been created strictly after it. Templated, e.g.
         ``"{{ data_interval_start }}"``.
-    :param deferrable: wait in the triggerer instead of occupying a worker slot.
+    :param deferrable: wait in the triggerer instead of occupying a worker slot (needs a running
+        ``airflow triggerer``). Defaults to Airflow's ``[operators] default_deferrable``.
     :param sensor_kwargs: ``poke_interval``, ``timeout``, ``mode``, ``soft_fail`` and the other
         arguments of ``BaseSensorOperator``.
     """
@@ -76,7 +80,7 @@ class ExotelContactsSensor(BaseSensorOperator):
         list_sid: str | None = None,
         min_count: int = 1,
         created_after: dt.datetime | str | None = None,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **sensor_kwargs: Any,
     ) -> None:
         super().__init__(**sensor_kwargs)
@@ -126,10 +130,10 @@ class ExotelContactsSensor(BaseSensorOperator):
             return super().execute(context)
         from airflow_provider_exotel.triggers.contacts import ExotelContactsTrigger
 
-        result = self.poke(context)  # one check here; the trigger does the waiting
-        if result.is_done:
-            return result.xcom_value
         arguments = self._rendered_arguments()
+        count = self._first_check(arguments)
+        if count is not None:
+            return {"count": count}
         created_after = arguments["created_after"]
         self.defer(
             trigger=ExotelContactsTrigger(
@@ -143,6 +147,29 @@ class ExotelContactsSensor(BaseSensorOperator):
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
         )
+
+    def _first_check(self, arguments: dict[str, Any]) -> int | None:
+        """Check once in the worker, with a single attempt: the count when done, else ``None``.
+
+        A transient failure is not retried here (the trigger retries at its own pace, without a
+        worker slot); errors that waiting will not fix raise.
+        """
+        from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
+
+        hook = ExotelContactsHook(self.exotel_conn_id, retry_limit=0)
+        if hasattr(hook, "rate_limit_wait"):
+            setattr(hook, "rate_limit_wait", 0.0)  # noqa: B010 (a 429 defers instead of waiting here)
+        try:
+            result = check_contacts(hook, **arguments)
+        except ExotelError as exc:
+            if is_permanent(exc):
+                raise
+            self.log.warning("Exotel check failed (%s); deferring now, the trigger checks again", exc)
+            return None
+        finally:
+            hook.close()
+        self.log.info(describe_check(result, **arguments))
+        return result.count if result.done else None
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, int]:
         """Resume after the trigger fired: return ``{"count": n}`` or raise what it reported."""

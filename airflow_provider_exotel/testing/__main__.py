@@ -4,6 +4,13 @@
 
 Prints the base URL and an ``AIRFLOW_CONN_EXOTEL_DEFAULT`` connection JSON, then serves until
 Ctrl-C or SIGTERM.
+
+While it runs, a loopback-only control endpoint under ``/_control/`` changes it from outside (add or
+delete contacts, change list membership, inject faults, read the request log), e.g.::
+
+    curl -X POST http://127.0.0.1:8089/_control/contacts -d '{"count": 5, "list_sid": "list0"}'
+
+``GET /_control`` lists the endpoints; see :mod:`airflow_provider_exotel.testing.control`.
 """
 
 from __future__ import annotations
@@ -15,13 +22,27 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from airflow_provider_exotel.testing.control import ENDPOINTS
 from airflow_provider_exotel.testing.simulator import ExotelSimulator
+
+
+def _control_help() -> str:
+    width = max(len(f"{m} {p}") for m, p, _ in ENDPOINTS)
+    lines = [f"  {f'{m} {p}':<{width}}  {d}" for m, p, d in ENDPOINTS]
+    return (
+        "control endpoint (answers clients on 127.0.0.1 / ::1 only, no credentials; JSON bodies):\n"
+        + "\n".join(lines)
+        + "\n\nexample: curl -X POST http://127.0.0.1:8089/_control/contacts "
+        + '-d \'{"count": 5, "list_sid": "list0"}\''
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m airflow_provider_exotel.testing",
         description="Run a local, stateful simulator of Exotel's v2 Contacts API.",
+        epilog=_control_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8089, help="port to listen on; 0 picks a free one")
@@ -79,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         print(f"AIRFLOW_CONN_EXOTEL_DEFAULT='{sim.connection_json()}'", flush=True)
+        print(f"Control endpoint (loopback only): {sim.url}/_control", flush=True)
         if args.ready_file:
             tmp = f"{args.ready_file}.tmp{os.getpid()}"
             with open(tmp, "w") as fh:

@@ -19,7 +19,8 @@ Endpoints (all below ``/v2/accounts/<account_sid>/``, HTTP Basic auth):
 
 Fault injection (``add_faults`` / ``fail_every_request`` / ``add_item_faults``), latency, a sliding
 window rate limiter and a thread-safe request log make it suitable for reliability tests and
-benchmarks alike.
+benchmarks alike. A loopback-only control endpoint under ``/_control/`` changes a running simulator
+from another process (see :mod:`airflow_provider_exotel.testing.control`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+from airflow_provider_exotel.testing.control import is_control_path, serve_control
 
 __all__ = [
     "CONTACT_FIELDS",
@@ -825,6 +828,9 @@ class ExotelSimulator:
                     if len(body) <= self.max_json_body_bytes:
                         rec.json_body = parsed
 
+        if is_control_path(path):  # the loopback-only control endpoint (testing/control.py)
+            self._serve_control(h, rec, query, body)
+            return
         with self._log_lock:
             if self.record_requests:
                 self._requests.append(rec)
@@ -854,6 +860,13 @@ class ExotelSimulator:
                 self._in_flight -= 1
                 if rec.status is not None:
                     self._status_counts[rec.status] += 1
+
+    def _serve_control(
+        self, h: _Handler, rec: RecordedRequest, query: dict[str, str], body: bytes | None
+    ) -> None:
+        client = h.client_address[0] if h.client_address else ""
+        status, answer = serve_control(self, rec.method, rec.path, query, body, client, rec.headers)
+        self._send(h, rec, status, _dumps(answer))
 
     def _serve(
         self,
