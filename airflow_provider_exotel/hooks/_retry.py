@@ -115,3 +115,23 @@ def error_from_response(response: requests.Response, method: str, endpoint: str)
         hint = "check the API key and token" if status == 401 else "the account has no access"
         return ExotelAuthError(f"{message}; {hint}", status=status, error_code=code, request_id=request_id)
     return ExotelRequestError(message, status=status, error_code=code, request_id=request_id)
+
+
+class AmbiguousRequestError(ExotelRequestError):
+    """A request that must not be re-sent blindly (a create) got no usable answer.
+
+    The connection dropped, timed out or returned garbage after the request went out, or the
+    server answered 5xx: Exotel may or may not have applied it. The caller finds out what was
+    applied (e.g. looks the new contacts up) before sending anything again.
+    """
+
+
+def ambiguous(error: TransientError, label: str) -> AmbiguousRequestError:
+    """The :class:`AmbiguousRequestError` for a failed attempt of a non-idempotent request."""
+    err = error.error
+    return AmbiguousRequestError(
+        f"{err}; {label} is not re-sent blindly because it may have been applied",
+        status=err.status,
+        error_code=err.error_code,
+        request_id=err.request_id,
+    )

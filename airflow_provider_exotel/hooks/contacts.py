@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -27,6 +28,13 @@ import tenacity
 from airflow.providers.http.hooks.http import HttpHook
 from requests.adapters import HTTPAdapter
 
+from airflow_provider_exotel._new_contacts import (
+    MAX_BULK_CREATE,
+    MAX_LIST_ADD,
+    check_json_value,
+    normalize_number,
+    validate_new_contacts,
+)
 from airflow_provider_exotel._validation import (
     MAX_BULK_UPDATE,
     MAX_PAGE_SIZE,
@@ -49,7 +57,9 @@ from airflow_provider_exotel.hooks._budget import RateLimiter
 from airflow_provider_exotel.hooks._paging import Pager, page_contacts, page_total
 from airflow_provider_exotel.hooks._retry import (
     RETRYABLE_STATUS,
+    AmbiguousRequestError,
     TransientError,
+    ambiguous,
     backoff,
     error_from_response,
     parse_retry_after,
@@ -105,6 +115,46 @@ class BulkUpdateResult:
             "succeeded": len(self.succeeded),
             "failed": len(self.failed),
             "failed_sids": self.failed_sids,
+        }
+
+
+@dataclass
+class BulkCreateResult:
+    """Outcome of :meth:`ExotelContactsHook.create_contacts`.
+
+    :param total: number of contacts submitted.
+    :param created: one ``{"number", "sid"}`` per created contact, in input order (``number`` is
+        the normalised number that was sent).
+    :param failed: one ``{"number", "code", "message"}`` per contact that was not created.
+    """
+
+    total: int = 0
+    created: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no contact failed."""
+        return not self.failed
+
+    @property
+    def failed_numbers(self) -> list[str]:
+        return [f["number"] for f in self.failed]
+
+    def merge(self, other: BulkCreateResult) -> BulkCreateResult:
+        """Append ``other`` (a later batch) to this result, in place; returns ``self``."""
+        self.total += other.total
+        self.created.extend(other.created)
+        self.failed.extend(other.failed)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary: counts for ``total``/``created``/``failed`` plus ``failed_numbers``."""
+        return {
+            "total": self.total,
+            "created": len(self.created),
+            "failed": len(self.failed),
+            "failed_numbers": self.failed_numbers,
         }
 
 
@@ -326,8 +376,14 @@ class ExotelContactsHook(HttpHook):
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         accept_statuses: Sequence[int] = (200,),
+        idempotent: bool = True,
     ) -> dict[str, Any]:
-        """Send one API request under the retry policy and the rate budget; return the JSON body."""
+        """Send one API request under the retry policy and the rate budget; return the JSON body.
+
+        ``idempotent=False`` (creates): a failure after the request may have been applied
+        (connection dropped, timeout, unreadable answer, 5xx) raises ``AmbiguousRequestError``
+        at once instead of re-sending; a 429 is still waited out and re-sent (nothing applied).
+        """
         session = self.get_conn()
         url = f"{self._api_base}/{endpoint}"
         data = None
@@ -382,9 +438,17 @@ class ExotelContactsHook(HttpHook):
                 raise TransientError(error, retry_after)  # type: ignore[arg-type]
             raise error
 
+        def once() -> dict[str, Any]:
+            try:
+                return attempt()
+            except TransientError as exc:
+                if idempotent or exc.error.status == 429:
+                    raise
+                raise ambiguous(exc, label) from None
+
         retrying = policy(self.retry_limit, self.retry_delay, self._log_retry)
         try:
-            return retrying(attempt)
+            return retrying(once)
         except TransientError as exc:
             err = exc.error
             raise type(err)(
@@ -563,6 +627,353 @@ class ExotelContactsHook(HttpHook):
                 result.failed.append({"sid": sid, "code": failure[0], "message": failure[1]})
         return result
 
+    # ---------------------------------------------------------------------------- contacts and lists
+    def create_contacts(
+        self, contacts: Iterable[Mapping[str, Any]], *, batch_size: int = MAX_BULK_CREATE
+    ) -> BulkCreateResult:
+        """Create contacts with ``POST contacts``, ``batch_size`` (≤5000) per request.
+
+        The whole input is validated first: each contact needs a ``number`` (spaces, dashes, dots
+        and parentheses are removed; then 6-15 digits with an optional leading ``+``), may carry
+        ``first_name, last_name, company_name, email, tag, custom_field`` (JSON values), and no
+        number may appear twice. Batches go out with up to ``concurrency`` in flight.
+
+        A create is never re-sent blindly: when the answer is lost (connection dropped, timeout,
+        unreadable body, 5xx) the hook looks the batch's numbers up among the newest contacts
+        (``sort_by=date_created:desc``, back to a few minutes before the request) and re-sends only
+        the contacts it did not find, so a create Exotel applied is not applied twice.
+
+        :param contacts: dicts with a ``number`` and any of the contact fields.
+        :param batch_size: contacts per request, 1..5000.
+        """
+        check_int("batch_size", batch_size, minimum=1, maximum=MAX_BULK_CREATE)
+        items = validate_new_contacts(contacts)
+        result = BulkCreateResult()
+        batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+        if self.concurrency == 1 or len(batches) <= 1:
+            for batch in batches:
+                result.merge(self._create_batch(batch))
+            return result
+        with ThreadPoolExecutor(
+            min(self.concurrency, len(batches)), thread_name_prefix="exotel-post"
+        ) as pool:
+            for partial in pool.map(self._create_batch, batches):
+                result.merge(partial)
+        return result
+
+    def _create_batch(self, batch: list[dict[str, Any]]) -> BulkCreateResult:
+        """Send one create batch; on a lost answer, find what was created before re-sending the rest."""
+        outcome: dict[str, tuple[str, str] | tuple[int, str]] = {}  # number -> ("ok", sid) | (code, msg)
+        todo = batch
+        for attempt in range(self.retry_limit + 1):
+            sent_at = time.time()
+            try:
+                body = self._request(
+                    "POST",
+                    "contacts",
+                    json_body={"contacts": todo},
+                    accept_statuses=(200, 201, 207),
+                    idempotent=False,
+                )
+            except AmbiguousRequestError as exc:
+                try:
+                    found = self._find_new_contacts({c["number"] for c in todo}, sent_at)
+                except ExotelAuthError:
+                    raise
+                except ExotelError as lookup_exc:
+                    for contact in todo:
+                        outcome[contact["number"]] = (
+                            exc.status or 0,
+                            f"{exc}; looking the numbers up failed too ({lookup_exc}), so the contact "
+                            "may or may not exist: check before creating it again",
+                        )
+                    break
+                for number, sid in found.items():
+                    outcome[number] = ("ok", sid)
+                todo = [c for c in todo if c["number"] not in found]
+                self.log.warning(
+                    "Exotel POST contacts: answer lost (%s); %d of the batch exist(s), re-sending %d",
+                    exc,
+                    len(found),
+                    len(todo),
+                )
+                if not todo:
+                    break
+                if attempt == self.retry_limit:
+                    for contact in todo:
+                        outcome[contact["number"]] = (exc.status or 0, str(exc))
+                    break
+                time.sleep(backoff(self.retry_delay, attempt + 1))
+                continue
+            except ExotelAuthError:
+                raise
+            except ExotelError as exc:
+                for contact in todo:
+                    outcome[contact["number"]] = (exc.status or 0, str(exc))
+                break
+            retry: list[dict[str, Any]] = []
+            for contact, item in _zip_items(todo, body):
+                code, message, data = _bulk_item(item)
+                if code is None and isinstance(data.get("sid"), str):
+                    outcome[contact["number"]] = ("ok", data["sid"])
+                    continue
+                if code is None:
+                    code, message = 0, "Exotel reported success without the new contact's sid"
+                outcome[contact["number"]] = (code, message)
+                if code >= 500 or code == 429:
+                    retry.append(contact)
+            if not retry or attempt == self.retry_limit:
+                break
+            self.log.warning(
+                "Exotel POST contacts: %d contact(s) failed transiently; re-sending them", len(retry)
+            )
+            time.sleep(backoff(self.retry_delay, attempt + 1))
+            todo = retry
+        result = BulkCreateResult(total=len(batch))
+        for contact in batch:
+            number = contact["number"]
+            got = outcome.get(number, (0, "no result returned by Exotel for this contact"))
+            if got[0] == "ok":
+                result.created.append({"number": number, "sid": got[1]})
+            else:
+                result.failed.append({"number": number, "code": got[0], "message": got[1]})
+        return result
+
+    def _find_new_contacts(self, numbers: set[str], since: float) -> dict[str, str]:
+        """Sids of contacts with these (normalised) numbers created since about ``since`` (epoch s).
+
+        Reads the newest contacts first and stops once all are found or the contacts are older
+        than ``since`` minus :data:`LOOKUP_MARGIN` (room for clock differences).
+        """
+        found: dict[str, str] = {}
+        oldest = since - LOOKUP_MARGIN
+        contacts = self.iter_contacts(sort_by="date_created:desc")
+        try:
+            for contact in contacts:
+                number = normalize_number(contact.get("number"))
+                if number in numbers and number not in found and isinstance(contact.get("sid"), str):
+                    found[number] = contact["sid"]
+                    if len(found) == len(numbers):
+                        break
+                created = _epoch(contact.get("date_created"))
+                if created is not None and created < oldest:
+                    break
+        finally:
+            close = getattr(contacts, "close", None)
+            if close is not None:
+                close()
+        return found
+
+    def get_contact(self, sid: str) -> dict[str, Any]:
+        """One contact by sid; ``ExotelRequestError`` with ``status == 404`` when it does not exist.
+
+        :param sid: the contact's sid.
+        """
+        endpoint = f"contacts/{_path_segment('sid', sid)}"
+        return _one_object(self._request("GET", endpoint), f"GET {endpoint}")
+
+    def delete_contact(self, sid: str) -> bool:
+        """Delete one contact; ``False`` when it did not exist.
+
+        :param sid: the contact's sid.
+        """
+        return self._delete(f"contacts/{_path_segment('sid', sid)}")
+
+    def iter_lists(
+        self, *, name: str | None = None, max_records: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the account's lists (``{"sid", "name", "tag", ...}``), paged like contacts.
+
+        :param name: only lists whose name contains this (Exotel matches substrings).
+        :param max_records: stop after this many lists.
+        """
+        params: dict[str, Any] = {}
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                raise ExotelValidationError(f"name must be a non-empty string, got {name!r}")
+            check_json_value(name, "name")
+            params["name"] = name
+        return self._pager.paginate("lists", params, check_max_records(max_records))
+
+    def create_list(self, name: str, *, tag: str | None = None) -> dict[str, Any]:
+        """Create a list; ``ExotelRequestError`` with ``status == 409`` when the name is taken.
+
+        A lost answer is not re-sent blindly: the list is looked up by name first.
+
+        :param name: the list's name (unique per account).
+        :param tag: optional tag.
+        """
+        item = _check_list_name(name, tag)
+        for attempt in range(self.retry_limit + 1):
+            try:
+                body = self._request(
+                    "POST",
+                    "lists",
+                    json_body={"lists": [item]},
+                    accept_statuses=(200, 201, 207),
+                    idempotent=False,
+                )
+            except AmbiguousRequestError as exc:
+                existing = self._find_list(name)
+                if existing is not None:
+                    return existing
+                if attempt == self.retry_limit:
+                    raise
+                self.log.warning(
+                    "Exotel POST lists: answer lost (%s) and no list %r exists; re-sending", exc, name
+                )
+                time.sleep(backoff(self.retry_delay, attempt + 1))
+                continue
+            items = body.get("response")
+            first = items[0] if isinstance(items, list) and items else items
+            code, message, data = _bulk_item(first)
+            if code is None and isinstance(data.get("sid"), str):
+                return data
+            if code == 409:
+                raise ExotelRequestError(
+                    f"Exotel POST lists: a list named {name!r} already exists (409 {message})", status=409
+                )
+            raise ExotelRequestError(
+                f"Exotel POST lists: list {name!r} was not created ({code} {message})", status=code or None
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def ensure_list(self, name: str, *, tag: str | None = None) -> dict[str, Any]:
+        """The list named exactly ``name``, created (with ``tag``) when missing.
+
+        An existing list is returned as it is (its tag is not changed).
+
+        :param name: the list's exact name.
+        :param tag: tag for a list that has to be created.
+        """
+        _check_list_name(name, tag)
+        existing = self._find_list(name)
+        if existing is not None:
+            return existing
+        try:
+            return self.create_list(name, tag=tag)
+        except ExotelRequestError as exc:
+            if exc.status != 409:
+                raise
+            existing = self._find_list(name)  # created by someone else meanwhile
+            if existing is None:
+                raise
+            return existing
+
+    def _find_list(self, name: str) -> dict[str, Any] | None:
+        """The list whose name is exactly ``name`` (Exotel's ``name`` filter matches substrings)."""
+        lists = self.iter_lists(name=name)
+        try:
+            for lst in lists:
+                if lst.get("name") == name:
+                    return lst
+        finally:
+            close = getattr(lists, "close", None)
+            if close is not None:
+                close()
+        return None
+
+    def delete_list(self, list_sid: str) -> bool:
+        """Delete a list (not its contacts); ``False`` when it did not exist.
+
+        :param list_sid: the list's sid.
+        """
+        return self._delete(f"lists/{_path_segment('list_sid', list_sid)}")
+
+    def _delete(self, endpoint: str) -> bool:
+        try:
+            self._request("DELETE", endpoint, accept_statuses=(200, 202))
+        except ExotelRequestError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def add_contacts_to_list(
+        self, list_sid: str, contact_sids: Iterable[str], *, batch_size: int = MAX_LIST_ADD
+    ) -> BulkUpdateResult:
+        """Add existing contacts to a list, ``batch_size`` (≤5000) per request.
+
+        Returns a :class:`BulkUpdateResult` of contact sids (``failed`` items carry Exotel's code).
+        Adding is a set operation, so a lost answer is simply re-sent.
+
+        :param list_sid: the list's sid.
+        :param contact_sids: sids of the contacts to add (each at most once).
+        :param batch_size: contacts per request, 1..5000.
+        """
+        endpoint = f"lists/{_path_segment('list_sid', list_sid)}/contacts"
+        check_int("batch_size", batch_size, minimum=1, maximum=MAX_LIST_ADD)
+        sids = _check_sids(contact_sids)
+        result = BulkUpdateResult()
+        for i in range(0, len(sids), batch_size):
+            result.merge(self._list_add_batch(endpoint, sids[i : i + batch_size]))
+        return result
+
+    def _list_add_batch(self, endpoint: str, batch: list[str]) -> BulkUpdateResult:
+        outcome: dict[str, tuple[int, str] | None] = {}
+        todo = batch
+        for attempt in range(self.retry_limit + 1):
+            try:
+                body = self._request(
+                    "POST",
+                    endpoint,
+                    json_body={"contact_references": [{"contact_sid": s} for s in todo]},
+                    accept_statuses=(200, 201, 207),
+                )
+            except ExotelAuthError:
+                raise
+            except ExotelError as exc:
+                for sid in todo:
+                    outcome[sid] = (exc.status or 0, str(exc))
+                break
+            retry = []
+            items = body.get("response")
+            items = items if isinstance(items, list) else []
+            for i, sid in enumerate(todo):
+                code, message, _ = _bulk_item(items[i] if i < len(items) else None)
+                outcome[sid] = None if code is None else (code, message)
+                if code is not None and (code >= 500 or code == 429):
+                    retry.append(sid)
+            if not retry or attempt == self.retry_limit:
+                break
+            time.sleep(backoff(self.retry_delay, attempt + 1))
+            todo = retry
+        return _sid_result(batch, outcome)
+
+    def remove_contacts_from_list(self, list_sid: str, contact_sids: Iterable[str]) -> BulkUpdateResult:
+        """Remove contacts from a list: one ``DELETE`` per contact, ``concurrency`` in flight.
+
+        Every request goes through the retry policy and the request budget. A contact that is not
+        a member (404) is reported in ``failed``.
+
+        :param list_sid: the list's sid.
+        :param contact_sids: sids of the contacts to remove (each at most once).
+        """
+        base = f"lists/{_path_segment('list_sid', list_sid)}/contacts"
+        sids = _check_sids(contact_sids)
+        for sid in sids:
+            _path_segment("contact_sids item", sid)
+
+        def remove(sid: str) -> tuple[int, str] | None:
+            try:
+                self._request(
+                    "DELETE", f"{base}/{_path_segment('contact_sid', sid)}", accept_statuses=(200, 202)
+                )
+            except ExotelAuthError:
+                raise
+            except ExotelError as exc:
+                return (exc.status or 0, str(exc))
+            return None
+
+        if self.concurrency == 1 or len(sids) <= 1:
+            outcomes = [remove(s) for s in sids]
+        else:
+            with ThreadPoolExecutor(
+                min(self.concurrency, len(sids)), thread_name_prefix="exotel-del"
+            ) as pool:
+                outcomes = list(pool.map(remove, sids))
+        return _sid_result(sids, dict(zip(sids, outcomes, strict=True)))
+
     # ---------------------------------------------------------------------------- test connection
     def test_connection(self) -> tuple[bool, str]:
         """Check credentials and account with one cheap request; never raises.
@@ -594,6 +1005,96 @@ class ExotelContactsHook(HttpHook):
 # --------------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------------
+#: How far before a lost create the hook looks for the contacts it may have created (clock skew).
+LOOKUP_MARGIN = 600.0
+
+
+def _path_segment(name: str, value: Any) -> str:
+    """``value`` checked and quoted as one URL path segment."""
+    text = check_list_sid(value, name)
+    if text in (".", ".."):
+        raise ExotelValidationError(f"{name} must be an Exotel sid, got {value!r}")
+    return quote(text, safe="")
+
+
+def _check_sids(contact_sids: Any) -> list[str]:
+    if isinstance(contact_sids, str | bytes | Mapping) or not isinstance(contact_sids, Iterable):
+        raise ExotelValidationError(
+            f"contact_sids must be a list of contact sids, got {type(contact_sids).__name__}"
+        )
+    sids: list[str] = []
+    seen: set[str] = set()
+    for i, sid in enumerate(contact_sids):
+        checked = check_list_sid(sid, f"contact_sids[{i}]")
+        if checked in seen:
+            raise ExotelValidationError(f"contact_sids[{i}] repeats sid {checked!r}; give each sid once")
+        seen.add(checked)
+        sids.append(checked)
+    return sids
+
+
+def _check_list_name(name: Any, tag: Any) -> dict[str, Any]:
+    if not isinstance(name, str) or not name.strip():
+        raise ExotelValidationError(f"name must be a non-empty string, got {name!r}")
+    check_json_value(name, "name")
+    item: dict[str, Any] = {"name": name}
+    if tag is not None:
+        if not isinstance(tag, str):
+            raise ExotelValidationError(f"tag must be a string or None, got {tag!r}")
+        check_json_value(tag, "tag")
+        item["tag"] = tag
+    return item
+
+
+def _bulk_item(item: Any) -> tuple[int | None, str, dict[str, Any]]:
+    """``(None, "", data)`` for a successful bulk-answer item, else ``(code, message, {})``."""
+    if not isinstance(item, Mapping):
+        return 0, "no result returned by Exotel for this item", {}
+    code = item.get("code")
+    status = item.get("status")
+    if status == "success" or (status is None and code in (200, 201)):
+        data = item.get("data")
+        return None, "", data if isinstance(data, dict) else {}
+    failure, message = _item_outcome(item)
+    return (failure if failure is not None else 0), message, {}
+
+
+def _one_object(body: Mapping[str, Any], label: str) -> dict[str, Any]:
+    """``data`` of a one-object answer whose ``response`` is an object or a one-item list."""
+    response = body.get("response")
+    if isinstance(response, list):
+        response = response[0] if len(response) == 1 else None
+    code, message, data = _bulk_item(response)
+    if code is not None:
+        raise ExotelRequestError(f"Exotel {label}: {code} {message}", status=code or None)
+    if not data:
+        raise ExotelRequestError(f"Exotel {label}: answer has no object in 'response'")
+    return data
+
+
+def _sid_result(sids: list[str], outcome: Mapping[str, tuple[int, str] | None]) -> BulkUpdateResult:
+    result = BulkUpdateResult(total=len(sids))
+    for sid in sids:
+        failure = outcome.get(sid, (0, "no result returned by Exotel for this contact"))
+        if failure is None:
+            result.succeeded.append(sid)
+        else:
+            result.failed.append({"sid": sid, "code": failure[0], "message": failure[1]})
+    return result
+
+
+def _epoch(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
 def _parse_verify(value: Any) -> bool | str:
     """Connection extra ``verify``: a bool (or its spelling from a form), or a CA bundle path."""
     if isinstance(value, str):
@@ -629,9 +1130,12 @@ def _item_outcome(item: Any) -> tuple[int | None, str]:
 
 
 __all__ = [
+    "MAX_BULK_CREATE",
     "MAX_BULK_UPDATE",
+    "MAX_LIST_ADD",
     "MAX_PAGE_SIZE",
     "UPDATABLE_FIELDS",
+    "BulkCreateResult",
     "BulkUpdateResult",
     "ExotelContactsHook",
     "validate_contact",

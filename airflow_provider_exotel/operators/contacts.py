@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_exotel.hooks.contacts import BulkUpdateResult, ExotelContactsHook
+    from airflow_provider_exotel.operators._audience import (
+        ExotelCreateContactsOperator,
+        ExotelSyncContactsOperator,
+    )
 
 #: Most contacts a fetch operator returns through XCom; beyond this, ``output_path`` is required.
 MAX_XCOM_CONTACTS = 1000
@@ -45,8 +49,10 @@ __all__ = [
     "MAX_XCOM_CONTACTS",
     "ExotelBulkUpdateContactsOperator",
     "ExotelBulkUpdateFailedError",
+    "ExotelCreateContactsOperator",
     "ExotelFetchContactsOperator",
     "ExotelFetchListContactsOperator",
+    "ExotelSyncContactsOperator",
 ]
 
 
@@ -772,3 +778,12 @@ def _read_jsonl(path: Any) -> Iterator[tuple[int, Any]]:
             if isinstance(obj, dict) and isinstance(obj.get("error"), dict):
                 del obj["error"]
             yield line_no, obj
+
+
+def __getattr__(name: str) -> Any:
+    """The create and sync operators live in ``operators/_audience.py`` (imported on first use)."""
+    if name in ("ExotelCreateContactsOperator", "ExotelSyncContactsOperator"):
+        from airflow_provider_exotel.operators import _audience
+
+        return getattr(_audience, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,6 +16,8 @@ Endpoints (all below ``/v2/accounts/<account_sid>/``, HTTP Basic auth):
 * ``GET contacts/<sid>``
 * ``PUT contacts`` (bulk update, at most 5000 per request; 200 or 207)
 * ``PUT contacts/<sid>`` (single-contact update)
+* campaign endpoints — ``POST contacts``, ``DELETE contacts/<sid>``, lists and list membership:
+  see ``testing/_campaign.py`` (switch ``duplicate_numbers``)
 
 Fault injection (``add_faults`` / ``fail_every_request`` / ``add_item_faults``), latency, a sliding
 window rate limiter and a thread-safe request log make it suitable for reliability tests and
@@ -46,6 +48,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+from airflow_provider_exotel.testing._campaign import CampaignEndpoints
 from airflow_provider_exotel.testing.control import is_control_path, serve_control
 
 __all__ = [
@@ -307,7 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _dispatch
 
 
-class ExotelSimulator:
+class ExotelSimulator(CampaignEndpoints):
     """Stateful fake of Exotel's v2 Contacts API on ``127.0.0.1:<free port>``.
 
     Attributes settable at runtime: ``latency`` (seconds per request), ``rate_limit_per_minute``
@@ -357,6 +360,7 @@ class ExotelSimulator:
         self._contact_lists: dict[str, list[str]] = {}
         self._query_cache: dict[Any, list[str]] = {}
         self.update_counts: Counter[str] = Counter()
+        self._init_campaign()  # lists and creates: testing/_campaign.py
 
         # request log / stats
         self._log_lock = threading.Lock()
@@ -927,6 +931,9 @@ class ExotelSimulator:
             raise _ApiError(429, headers={"Retry-After": str(retry)})
         rest = segs[3:]
         method = rec.method
+        campaign = self._route_campaign(rec, rest, query, parsed)  # testing/_campaign.py
+        if campaign is not None:
+            return campaign
         if rest == ["contacts"]:
             if method == "GET":
                 return 200, self._get_contacts(query)

@@ -1,0 +1,164 @@
+"""Input checks for contacts to create or sync: phone numbers, fields, JSON values (private).
+
+Light like ``_validation``: imported by the operators at DAG parse time. The normalised number
+(spaces, dashes, dots and parentheses removed) is what ``create_contacts`` sends and what the sync
+operator matches Exotel's contacts by.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from airflow_provider_exotel.exceptions import ExotelValidationError
+
+#: Exotel creates at most this many contacts per ``POST contacts``.
+MAX_BULK_CREATE = 5000
+#: Exotel adds at most this many contacts to a list per ``POST lists/<sid>/contacts``.
+MAX_LIST_ADD = 5000
+#: Fields a contact may carry besides ``number`` (when created or synced).
+CONTACT_FIELDS = ("first_name", "last_name", "company_name", "email", "tag", "custom_field")
+CREATE_FIELDS = frozenset({"number", *CONTACT_FIELDS})
+
+_FORMATTING = re.compile(r"[\s\-.()]")
+_VALID_NUMBER = re.compile(r"\+?[0-9]{6,15}")
+
+
+def normalize_number(value: Any) -> str:
+    """``value`` without spaces, dashes, dots and parentheses (no validation; ``""`` for non-strings)."""
+    if not isinstance(value, str):
+        return ""
+    return _FORMATTING.sub("", value)
+
+
+def check_phone_number(value: Any, where: str) -> str:
+    """The normalised number, or :class:`ExotelValidationError` naming ``where``."""
+    normalised = normalize_number(value)
+    if not isinstance(value, str) or not _VALID_NUMBER.fullmatch(normalised):
+        raise ExotelValidationError(
+            f"{where} needs a 'number': a string of 6-15 digits with an optional leading '+' "
+            f"(spaces, dashes, dots and parentheses are removed), got {value!r}"
+        )
+    return normalised
+
+
+def check_json_value(value: Any, where: str) -> None:
+    """Refuse what is not JSON (a datetime, a set, NaN, a lone surrogate, a non-string key...)."""
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ExotelValidationError(f"{where} must be JSON, got the non-finite number {value!r}")
+        return
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ExotelValidationError(
+                f"{where} must be JSON text, got a string with a lone surrogate {value!r}"
+            ) from None
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_json_value(item, f"{where}[{i}]")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ExotelValidationError(f"{where} must be JSON: key {key!r} is not a string")
+            check_json_value(key, f"{where} key")
+            check_json_value(item, f"{where}[{key!r}]")
+        return
+    raise ExotelValidationError(
+        f"{where} must be a JSON value (string, number, true/false, null, list or object), "
+        f"got {type(value).__name__}"
+    )
+
+
+def validate_new_contact(contact: Any, where: str) -> dict[str, Any]:
+    """Check one contact to create or sync; return a copy whose ``number`` is normalised."""
+    if not isinstance(contact, Mapping):
+        raise ExotelValidationError(
+            f"{where} must be a mapping with a 'number' and contact fields, got {type(contact).__name__}"
+        )
+    if "number" not in contact:
+        raise ExotelValidationError(f"{where} has no 'number' (it is required)")
+    number = check_phone_number(contact["number"], where)
+    unknown = sorted(str(k) for k in contact if k not in CREATE_FIELDS)
+    if unknown:
+        raise ExotelValidationError(
+            f"{where} (number {contact['number']!r}) has unknown field(s) {unknown}; "
+            f"allowed fields are {sorted(CREATE_FIELDS)}"
+        )
+    for key, value in contact.items():
+        if key != "number":
+            check_json_value(value, f"{where} (number {contact['number']!r}) field {key!r}")
+    out = dict(contact)
+    out["number"] = number
+    return out
+
+
+def number_key(number: str) -> bytes:
+    """An 8-byte digest of a normalised number: sets of millions of them stay small."""
+    return hashlib.blake2b(number.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+class DuplicateNumbers:
+    """Refuses a normalised number seen before (8-byte digests; ``where`` names both rows)."""
+
+    def __init__(self) -> None:
+        self.keys: dict[bytes, str] = {}
+
+    def add(self, number: str, where: str) -> bytes:
+        key = number_key(number)
+        first = self.keys.get(key)
+        if first is not None:
+            raise ExotelValidationError(
+                f"{where} repeats number {number!r} (first in {first}); each number may appear once"
+            )
+        self.keys[key] = where
+        return key
+
+
+def validate_new_contacts(contacts: Iterable[Any], argument: str = "contacts") -> list[dict[str, Any]]:
+    """Validate a whole input of contacts to create (no number twice); return normalised copies."""
+    if isinstance(contacts, str | bytes | Mapping) or not isinstance(contacts, Iterable):
+        raise ExotelValidationError(
+            f"{argument} must be a list of contact dicts, got {type(contacts).__name__}"
+        )
+    seen = DuplicateNumbers()
+    out = []
+    for i, contact in enumerate(contacts):
+        where = f"{argument}[{i}]"
+        item = validate_new_contact(contact, where)
+        seen.add(item["number"], where)
+        out.append(item)
+    return out
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode(
+        "utf-8", "surrogatepass"
+    )
+
+
+def field_digests(contact: Mapping[str, Any]) -> bytes:
+    """8 bytes per field of :data:`CONTACT_FIELDS` (``None`` when absent): what a sync compares."""
+    return b"".join(
+        hashlib.blake2b(_canonical(contact.get(f)), digest_size=8).digest() for f in CONTACT_FIELDS
+    )
+
+
+def changed_fields(row: Mapping[str, Any], digests: bytes) -> list[str]:
+    """The fields given in ``row`` whose value differs from the contact summarised by ``digests``."""
+    changed = []
+    for i, f in enumerate(CONTACT_FIELDS):
+        if f in row:
+            mine = hashlib.blake2b(_canonical(row[f]), digest_size=8).digest()
+            if mine != digests[8 * i : 8 * i + 8]:
+                changed.append(f)
+    return changed
