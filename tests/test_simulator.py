@@ -264,7 +264,10 @@ def test_auth_and_routing(sim):
     assert_error_envelope(requests.get(other, auth=sim.auth, timeout=5), 404)
     assert_error_envelope(requests.get(f"{sim.url}/nope", auth=sim.auth, timeout=5), 404)
     assert_error_envelope(requests.get(f"{sim.base_url}/calls", auth=sim.auth, timeout=5), 404)
-    assert_error_envelope(requests.post(url, auth=sim.auth, json={}, timeout=5), 405)
+    assert_error_envelope(requests.patch(url, auth=sim.auth, json={}, timeout=5), 405)
+    assert_error_envelope(
+        requests.post(url, auth=sim.auth, json={}, timeout=5), 400
+    )  # a create needs contacts
     assert sim.count_status(401) == 2 and sim.count_status(404) == 3
 
 
