@@ -13,8 +13,9 @@ endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(AIRFLOW)
 PYTEST_ARGS ?=
+DIST ?= dist
 
-.PHONY: venv test demo bench lint clean
+.PHONY: venv test demo bench lint dist clean
 
 venv: $(STAMP)
 
@@ -32,6 +33,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# wheel + sdist into $(DIST)/ (install one with: pip install dist/airflow_provider_exotel-*.whl)
+dist: $(STAMP)
+	rm -f $(DIST)/airflow_provider_exotel-*
+	$(BIN)/python -m build --outdir $(DIST) .
 
 lint: $(STAMP)
 	$(BIN)/ruff check airflow_provider_exotel tests example_dags benchmarks
