@@ -99,14 +99,12 @@ def check_min_count(value: Any, *, rendered: bool) -> int:
 
 
 def check_list_sid(value: Any) -> str | None:
-    """``list_sid`` as None (all contacts) or a non-empty string."""
+    """``list_sid`` as None (all contacts) or a trimmed, path-safe list sid (``".."`` is refused)."""
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip():
-        raise ExotelValidationError(
-            f"list_sid must be None (all contacts) or a non-empty list sid, got {value!r}"
-        )
-    return value.strip()
+    from airflow_provider_exotel._validation import check_path_segment
+
+    return check_path_segment("list_sid", value)
 
 
 def parse_created_after(value: Any, argument: str = "created_after") -> dt.datetime:

@@ -6,7 +6,9 @@ arguments in ``__init__`` — at DAG parse time — without slowing the parse do
 
 from __future__ import annotations
 
+import json
 import math
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,23 +24,96 @@ UPDATABLE_FIELDS = frozenset(
 )
 
 
+#: Deepest nesting accepted inside a field value (e.g. ``custom_field``).
+MAX_JSON_DEPTH = 32
+
+
+def _json_problem(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` cannot be sent as JSON exactly as given (``None`` when it can).
+
+    JSON means: ``None``, ``bool``, ``int``, finite ``float``, ``str`` encodable as UTF-8 (no lone
+    surrogate), lists/tuples of these, and dicts with string keys. Anything else (a ``datetime``,
+    a ``set``, ``bytes``, ``Decimal``, NaN or infinity) would be refused by ``json.dumps``,
+    changed by it (``default=str``) or sent as invalid JSON.
+    """
+    if depth > MAX_JSON_DEPTH:
+        return f"is nested deeper than {MAX_JSON_DEPTH} levels"
+    if value is None or isinstance(value, (bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"is {value!r}, which JSON cannot represent"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is a string with a lone surrogate (not valid Unicode)"
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            problem = _json_problem(item, depth + 1)
+            if problem:
+                return f"[{i}] {problem}"
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"has a non-string key {key!r} ({type(key).__name__})"
+            problem = _json_problem(key, depth + 1) or _json_problem(item, depth + 1)
+            if problem:
+                return f"[{key!r}] {problem}"
+        return None
+    return (
+        f"is a {type(value).__name__} ({value!r:.60}), not a JSON value "
+        "(convert it first, e.g. a datetime to an ISO 8601 string)"
+    )
+
+
+def check_json_value(name: str, value: Any) -> Any:
+    """``value`` unchanged when it is JSON (see above); else an error naming ``name``.
+
+    :param name: where the value is, e.g. ``"contacts[3] (sid 'c1') field 'tag'"``.
+    :param value: the value to check.
+    """
+    problem = _json_problem(value)
+    if problem:
+        raise ExotelValidationError(f"{name} {problem}")
+    return value
+
+
 def validate_contact(contact: Any, index: int, argument: str = "contacts") -> str:
-    """Check one bulk-update contact; return its sid. Raises :class:`ExotelValidationError`."""
+    """Check one bulk-update contact; return its sid (trimmed). Raises :class:`ExotelValidationError`.
+
+    The sid must be a valid sid (:func:`check_path_segment`; surrounding whitespace is trimmed),
+    every field an updatable one and every value JSON (:func:`check_json_value`).
+    """
     where = f"{argument}[{index}]"
     if not isinstance(contact, Mapping):
         raise ExotelValidationError(
             f"{where} must be a mapping with a 'sid' and fields to update, got {type(contact).__name__}"
         )
-    sid = contact.get("sid")
-    if not isinstance(sid, str) or not sid.strip():
-        raise ExotelValidationError(f"{where} needs a non-empty string 'sid', got {sid!r}")
-    unknown = sorted(str(k) for k in contact if k != "sid" and k not in UPDATABLE_FIELDS)
+    raw_sid = contact.get("sid")
+    if not isinstance(raw_sid, str) or not raw_sid.strip():
+        raise ExotelValidationError(f"{where} needs a non-empty string 'sid', got {raw_sid!r}")
+    sid = check_path_segment(f"{where} 'sid'", raw_sid)
+    unknown = sorted(
+        repr(k) if not isinstance(k, str) else k for k in contact if k != "sid" and k not in UPDATABLE_FIELDS
+    )
     if unknown:
         raise ExotelValidationError(
             f"{where} (sid {sid!r}) has unknown field(s) {unknown}; "
             f"updatable fields are {sorted(UPDATABLE_FIELDS)}"
         )
+    for key, value in contact.items():
+        if key != "sid":
+            check_json_value(f"{where} (sid {sid!r}) field {key!r}", value)
     return sid
+
+
+def normalized_contact(contact: Mapping[str, Any], sid: str) -> dict[str, Any]:
+    """A copy of a validated contact carrying its trimmed ``sid`` (what is sent)."""
+    out = dict(contact)
+    out["sid"] = sid
+    return out
 
 
 def validate_contacts(contacts: Iterable[Any], argument: str = "contacts") -> list[dict[str, Any]]:
@@ -57,7 +132,7 @@ def validate_contacts(contacts: Iterable[Any], argument: str = "contacts") -> li
                 "each contact may appear once per bulk update"
             )
         seen[sid] = i
-        out.append(dict(contact))
+        out.append(normalized_contact(contact, sid))
     return out
 
 
@@ -69,34 +144,118 @@ def check_max_records(max_records: Any) -> int | None:
     return max_records
 
 
+#: Characters refused in a sid that becomes part of a URL path (``lists/<sid>/contacts``): they
+#: would change the path (``/``, ``\\``), start a query or fragment (``?``, ``#``), or smuggle an
+#: escape (``%``). Commas are refused too: ``list_sids`` is sent as one comma-separated value.
+_SEGMENT_FORBIDDEN = frozenset("/\\?#%,")
+
+
+def check_path_segment(name: str, value: Any) -> str:
+    """``value`` (a sid from user input) as a safe URL path segment; else a named error.
+
+    Surrounding whitespace is trimmed and the trimmed sid is what is sent (and compared, e.g. for
+    duplicates). Refused: a non-string, an empty value, ``.`` or ``..`` (or any all-dots value,
+    which a server or proxy may collapse: ``lists/../contacts`` is the all-contacts endpoint),
+    ``/ \\ ? # % ,``, whitespace inside the sid and control characters. Nothing is requested
+    before this check passes.
+
+    :param name: the argument's name, used in the error message (e.g. ``"list_sid"``).
+    :param value: the value to check.
+    """
+    if not isinstance(value, str):
+        raise ExotelValidationError(f"{name} must be a non-empty string (a sid), got {value!r}")
+    sid = value.strip()
+    if not sid:
+        raise ExotelValidationError(f"{name} must be a non-empty string (a sid), got {value!r}")
+    bad = sorted(
+        {c for c in sid if c in _SEGMENT_FORBIDDEN or c.isspace() or unicodedata.category(c)[0] == "C"}
+    )
+    if bad or set(sid) == {"."}:
+        what = f"contains {''.join(bad)!r}" if bad else "is only dots"
+        raise ExotelValidationError(
+            f"{name} must be a sid (no '/', '\\', '?', '#', '%', ',', whitespace or control "
+            f"characters, and not '.' or '..'); {value!r} {what}"
+        )
+    return sid
+
+
 def check_list_sid(list_sid: Any, argument: str = "list_sid") -> str:
-    if not isinstance(list_sid, str) or not list_sid.strip():
-        raise ExotelValidationError(f"{argument} must be a non-empty string, got {list_sid!r}")
-    return list_sid.strip()
+    """``list_sid`` as a trimmed, path-safe sid (see :func:`check_path_segment`)."""
+    return check_path_segment(argument, list_sid)
 
 
 def join_list_sids(list_sids: Any) -> str | None:
+    """``list_sids`` (a list of sids) as one comma-separated value; ``None`` stays ``None``.
+
+    A string is taken as comma-separated sids; a string that looks like a rendered list
+    (``"['l1', 'l2']"`` or ``'["l1", "l2"]'``, what a Jinja template renders) is parsed as one.
+    Every sid is checked with :func:`check_path_segment` and duplicates (after trimming) are refused.
+
+    :param list_sids: the value to check.
+    """
     if list_sids is None:
         return None
-    items = list_sids.split(",") if isinstance(list_sids, str) else list_sids
+    items: Any = list_sids
+    if isinstance(list_sids, str):
+        items = parse_rendered_list("list_sids", list_sids)
     if not isinstance(items, (list, tuple, set, frozenset)):
         raise ExotelValidationError(f"list_sids must be a list of list sids, got {type(list_sids).__name__}")
-    sids = [check_list_sid(s, "list_sids item") for s in items]
+    sids: list[str] = []
+    for i, item in enumerate(items):
+        sid = check_path_segment(f"list_sids[{i}]", item)
+        if sid in sids:
+            raise ExotelValidationError(f"list_sids[{i}] repeats list sid {sid!r}")
+        sids.append(sid)
     if not sids:
         raise ExotelValidationError("list_sids must not be empty (use None for all contacts)")
     return ",".join(sids)
 
 
-def check_number(name: str, value: Any, minimum: float, exclusive: bool = False) -> float:
+def parse_rendered_list(name: str, value: str) -> list[Any]:
+    """A string given for a list: ``"a,b"``, or a rendered list literal ``"['a', 'b']"``.
+
+    A rendered template is a string even when it was meant as a list; rather than silently
+    sending ``['l1', 'l2']`` as a sid, a JSON or Python list literal is parsed (only literals,
+    never code). Anything else starting with ``[`` is refused.
+
+    :param name: the argument's name, for the error message.
+    :param value: the string to parse.
+    """
+    text = value.strip()
+    if not text.startswith("["):
+        return text.split(",")
+    import ast
+
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        try:
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            parsed = None
+    if not isinstance(parsed, list):
+        raise ExotelValidationError(
+            f"{name} must be a list of sids (or a comma-separated string); {value!r} looks like a "
+            "list but is not a JSON or Python list literal"
+        )
+    return parsed
+
+
+def check_number(
+    name: str, value: Any, minimum: float, exclusive: bool = False, maximum: float | None = None
+) -> float:
+    """``value`` as a finite float within bounds; else an error naming ``name`` and the bounds."""
     try:
         number = float(value)
         if isinstance(value, bool):
             raise TypeError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ExotelValidationError(f"{name} must be a number, got {value!r}") from None
-    if math.isnan(number) or number < minimum or (exclusive and number == minimum):
+    too_small = number < minimum or (exclusive and number == minimum)
+    if not math.isfinite(number) or too_small or (maximum is not None and number > maximum):
         op = ">" if exclusive else ">="
-        raise ExotelValidationError(f"{name} must be {op} {minimum:g}, got {value!r}")
+        bound = f"{op} {minimum:g}" + (f" and <= {maximum:g}" if maximum is not None else "")
+        raise ExotelValidationError(f"{name} must be a number {bound}, got {value!r}")
     return number
 
 
@@ -112,3 +271,90 @@ def check_int(
         bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
         raise ExotelValidationError(f"{name} must be {bound}, got {value!r}")
     return value
+
+
+# --------------------------------------------------------------------------------------------------
+# The hook's arguments (checked by the hook, and by operators/sensors for ``hook_params`` at parse time)
+# --------------------------------------------------------------------------------------------------
+#: Longest per-request timeout accepted, in seconds.
+MAX_TIMEOUT = 3600.0
+#: Most retries after the first attempt.
+MAX_RETRY_LIMIT = 50
+#: Longest first backoff, in seconds.
+MAX_RETRY_DELAY = 600.0
+#: Slowest request budget accepted (one request a minute); below it a fetch would sleep for days.
+MIN_REQUESTS_PER_MINUTE = 1.0
+#: Fastest request budget accepted (1000 requests a second; use ``None`` for no budget).
+MAX_REQUESTS_PER_MINUTE = 60_000.0
+#: Most requests in flight at once.
+MAX_CONCURRENCY = 32
+#: Longest wait for the rate budget of one request, in seconds (a day).
+MAX_RATE_LIMIT_WAIT = 86_400.0
+#: Keyword arguments of ``ExotelContactsHook`` that ``hook_params`` may set.
+HOOK_ARGUMENTS = frozenset(
+    {"timeout", "retry_limit", "retry_delay", "requests_per_minute", "concurrency", "rate_limit_wait"}
+)
+
+
+def check_timeout(name: str, value: Any) -> float:
+    """A request timeout: seconds, > 0 and <= :data:`MAX_TIMEOUT`."""
+    return check_number(name, value, 0, exclusive=True, maximum=MAX_TIMEOUT)
+
+
+def check_requests_per_minute(name: str, value: Any) -> float:
+    """A request budget: between :data:`MIN_REQUESTS_PER_MINUTE` and :data:`MAX_REQUESTS_PER_MINUTE`."""
+    return check_number(name, value, MIN_REQUESTS_PER_MINUTE, maximum=MAX_REQUESTS_PER_MINUTE)
+
+
+def check_hook_arguments(
+    *,
+    timeout: Any = 30.0,
+    retry_limit: Any = 5,
+    retry_delay: Any = 1.0,
+    requests_per_minute: Any = None,
+    concurrency: Any = 4,
+    rate_limit_wait: Any = 900.0,
+) -> None:
+    """Check the hook's arguments against their documented bounds (nothing is requested).
+
+    :param timeout: seconds per request, > 0 and <= 3600.
+    :param retry_limit: retries after the first attempt, 0..50.
+    :param retry_delay: first backoff in seconds, 0..600.
+    :param requests_per_minute: ``None`` or 1..60000.
+    :param concurrency: requests in flight at most, 1..32.
+    :param rate_limit_wait: seconds to wait for the rate budget of one request, 0..86400.
+    """
+    check_timeout("timeout", timeout)
+    check_int("retry_limit", retry_limit, minimum=0, maximum=MAX_RETRY_LIMIT)
+    check_number("retry_delay", retry_delay, minimum=0, maximum=MAX_RETRY_DELAY)
+    if requests_per_minute is not None:
+        check_requests_per_minute("requests_per_minute", requests_per_minute)
+    check_int("concurrency", concurrency, minimum=1, maximum=MAX_CONCURRENCY)
+    check_number("rate_limit_wait", rate_limit_wait, minimum=0, maximum=MAX_RATE_LIMIT_WAIT)
+
+
+def check_hook_params(value: Any, argument: str = "hook_params") -> dict[str, Any]:
+    """``hook_params`` (of an operator, sensor or trigger) as a dict of valid hook arguments.
+
+    Unknown names are refused here, at DAG parse time, instead of failing at run time with a
+    ``TypeError``; known ones are checked against their bounds (:func:`check_hook_arguments`).
+
+    :param value: ``None`` or a mapping of :data:`HOOK_ARGUMENTS` names to values.
+    :param argument: the argument's name, for error messages.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ExotelValidationError(f"{argument} must be a dict of hook arguments, got {value!r}")
+    unknown = sorted(repr(k) if not isinstance(k, str) else k for k in value if k not in HOOK_ARGUMENTS)
+    if unknown:
+        raise ExotelValidationError(
+            f"{argument} has unknown hook argument(s) {unknown}; "
+            f"ExotelContactsHook accepts {sorted(HOOK_ARGUMENTS)}"
+        )
+    params = dict(value)
+    try:
+        check_hook_arguments(**params)
+    except ExotelValidationError as exc:
+        raise ExotelValidationError(f"{argument}: {exc}") from None
+    return params

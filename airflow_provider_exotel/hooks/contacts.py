@@ -39,10 +39,12 @@ from airflow_provider_exotel._validation import (
     MAX_BULK_UPDATE,
     MAX_PAGE_SIZE,
     UPDATABLE_FIELDS,
+    check_hook_arguments,
     check_int,
     check_list_sid,
     check_max_records,
-    check_number,
+    check_requests_per_minute,
+    check_timeout,
     join_list_sids,
     validate_contact,
     validate_contacts,
@@ -170,15 +172,16 @@ class ExotelContactsHook(HttpHook):
     (``singapore``/``mumbai``), ``timeout``, ``requests_per_minute`` and ``verify``.
 
     :param exotel_conn_id: id of the ``exotel`` connection.
-    :param timeout: seconds to wait for each HTTP request (connect and read). The connection extra
-        ``timeout`` is used when this is left at its default.
+    :param timeout: seconds to wait for each HTTP request (connect and read), > 0 and <= 3600. The
+        connection extra ``timeout`` is used when this is left at its default.
     :param retry_limit: retries after the first attempt for 429, 5xx, connection errors, timeouts
-        and unreadable bodies (so ``retry_limit + 1`` attempts at most).
-    :param retry_delay: first backoff in seconds; doubles per retry with jitter, capped at 60 s.
-        A ``Retry-After`` header wins.
-    :param requests_per_minute: request budget shared by all threads of this hook; ``None`` (and no
-        connection extra) means unlimited.
-    :param concurrency: requests in flight at most, for paging and bulk updates (1 = sequential).
+        and unreadable bodies (so ``retry_limit + 1`` attempts at most), 0..50.
+    :param retry_delay: first backoff in seconds (0..600); doubles per retry with jitter, capped at
+        60 s. A ``Retry-After`` header wins.
+    :param requests_per_minute: request budget shared by all threads of this hook, 1..60000;
+        ``None`` (and no connection extra) means unlimited.
+    :param concurrency: requests in flight at most, for paging and bulk updates, 1..32
+        (1 = sequential).
     """
 
     conn_name_attr = "exotel_conn_id"
@@ -199,12 +202,13 @@ class ExotelContactsHook(HttpHook):
     ) -> None:
         if not isinstance(exotel_conn_id, str) or not exotel_conn_id:
             raise ExotelValidationError(f"exotel_conn_id must be a non-empty string, got {exotel_conn_id!r}")
-        check_number("timeout", timeout, minimum=0, exclusive=True)
-        check_int("retry_limit", retry_limit, minimum=0)
-        check_number("retry_delay", retry_delay, minimum=0)
-        if requests_per_minute is not None:
-            check_number("requests_per_minute", requests_per_minute, minimum=0, exclusive=True)
-        check_int("concurrency", concurrency, minimum=1)
+        check_hook_arguments(
+            timeout=timeout,
+            retry_limit=retry_limit,
+            retry_delay=retry_delay,
+            requests_per_minute=requests_per_minute,
+            concurrency=concurrency,
+        )
         kwargs.setdefault("method", "GET")
         super().__init__(http_conn_id=exotel_conn_id, **kwargs)
         self.exotel_conn_id = exotel_conn_id
@@ -305,10 +309,10 @@ class ExotelContactsHook(HttpHook):
             raise ExotelValidationError(f"{where} has an invalid host {host!r}; expected a host name or URL")
 
         if self._timeout_arg == 30.0 and extra.get("timeout") not in (None, ""):
-            self.timeout = check_number("connection extra timeout", extra["timeout"], 0, True)
+            self.timeout = check_timeout("connection extra timeout", extra["timeout"])
         if self._rpm_arg is None and extra.get("requests_per_minute") not in (None, ""):
-            self.requests_per_minute = check_number(
-                "connection extra requests_per_minute", extra["requests_per_minute"], 0, True
+            self.requests_per_minute = check_requests_per_minute(
+                "connection extra requests_per_minute", extra["requests_per_minute"]
             )
         self._verify = _parse_verify(extra.get("verify", True))
         api_base = f"{base}/v2/accounts/{quote(account_sid.strip(), safe='')}"
@@ -489,9 +493,7 @@ class ExotelContactsHook(HttpHook):
         """
         params: dict[str, Any] = {}
         if name is not None:
-            if not isinstance(name, str):
-                raise ExotelValidationError(f"name must be a string, got {type(name).__name__}")
-            params["name"] = name
+            params["name"] = _check_name(name)
         if sort_by is not None:
             if not isinstance(sort_by, str) or not sort_by.strip():
                 raise ExotelValidationError(
@@ -501,6 +503,8 @@ class ExotelContactsHook(HttpHook):
         joined = join_list_sids(list_sids)
         if joined:
             params["list_sids"] = joined
+        if not isinstance(show_list, bool):
+            raise ExotelValidationError(f"show_list must be True or False, got {show_list!r}")
         if show_list:
             params["filter"] = "show_list"
         return self._pager.paginate("contacts", params, check_max_records(max_records))
@@ -535,7 +539,7 @@ class ExotelContactsHook(HttpHook):
         else:
             endpoint = "contacts"
             if name is not None:
-                params["name"] = name
+                params["name"] = _check_name(name)
             joined = join_list_sids(list_sids)
             if joined:
                 params["list_sids"] = joined
@@ -1105,6 +1109,12 @@ def _parse_verify(value: Any) -> bool | str:
             return False
         return value
     return bool(value)
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise ExotelValidationError(f"name must be a string, got {type(name).__name__} {name!r}")
+    return name
 
 
 def _zip_items(batch: list[dict[str, Any]], body: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], Any]]:

@@ -25,7 +25,11 @@ from airflow.providers.common.compat.sdk import BaseOperator
 from airflow_provider_exotel._compat import is_os_path, iter_lines
 from airflow_provider_exotel._validation import (
     MAX_BULK_UPDATE,
+    check_hook_params,
     check_int,
+    check_path_segment,
+    join_list_sids,
+    normalized_contact,
     validate_contact,
     validate_contacts,
 )
@@ -88,20 +92,13 @@ def _check_path(name: str, value: Any) -> None:
 
 
 def _check_list_sids(value: Any) -> None:
-    if value is None or (isinstance(value, str) and value.strip()):
-        return
-    if not isinstance(value, (list, tuple)) or not value:
-        raise ExotelValidationError(
-            f"list_sids must be a non-empty list of list sids (or None for all contacts), got {value!r}"
-        )
-    for item in value:
-        if not isinstance(item, str) or not item.strip():
-            raise ExotelValidationError(f"list_sids items must be non-empty strings, got {item!r}")
+    if isinstance(value, (list, tuple)) and value and any(_is_deferred(v) for v in value):
+        value = [v for v in value if not _is_deferred(v)] or None  # the rest is checked once rendered
+    join_list_sids(value)
 
 
 def _check_hook_params(value: Any) -> None:
-    if value is not None and not isinstance(value, Mapping):
-        raise ExotelValidationError(f"hook_params must be a dict of hook arguments, got {value!r}")
+    check_hook_params(value)
 
 
 def _check(checks: Iterable[tuple[Any, Any]], *, at_runtime: bool) -> None:
@@ -486,7 +483,7 @@ class ExotelFetchListContactsOperator(_ExotelFetchBaseOperator):
         self._check_arguments(at_runtime=False)
 
     def _checks(self) -> list[tuple[Any, Any]]:
-        return [*super()._checks(), (lambda v: _check_str("list_sid", v), self.list_sid)]
+        return [*super()._checks(), (lambda v: check_path_segment("list_sid", v), self.list_sid)]
 
     def _describe(self) -> str:
         return f"contacts of list {self.list_sid}"
@@ -590,7 +587,16 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
                 "or render_template_as_native_obj=True on the DAG)"
             )
         if has_contacts and not _is_deferred(contacts):
-            validate_contacts(contacts, "contacts")
+            # a sid still templated (before rendering) stands in as a unique placeholder sid
+            validate_contacts(
+                [
+                    {**c, "sid": f"templated-{i}"}
+                    if isinstance(c, Mapping) and _is_deferred(c.get("sid"))
+                    else c
+                    for i, c in enumerate(contacts)
+                ],
+                "contacts",
+            )
         if has_path and not _is_deferred(input_path):
             _check_path("input_path", input_path)
 
@@ -616,7 +622,7 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
         def file_chunks(size: int) -> Iterator[list[dict[str, Any]]]:
             chunk: list[dict[str, Any]] = []
             for _, contact in _read_jsonl(path):
-                chunk.append(contact)
+                chunk.append(normalized_contact(contact, contact["sid"].strip()))
                 if len(chunk) == size:
                     yield chunk
                     chunk = []
@@ -637,7 +643,7 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
                 raise ExotelValidationError(f"input_path {path}: {message}") from None
             digest = hashlib.blake2b(sid.encode(), digest_size=8).digest()
             if digest in seen:
-                first = next(n for n, c in _read_jsonl(path) if c.get("sid") == sid)
+                first = next(n for n, c in _read_jsonl(path) if _sid_of(c) == sid)
                 if first != line_no:
                     raise ExotelValidationError(
                         f"input_path {path}: line {line_no} repeats sid {sid!r} (first on line {first}); "
@@ -757,6 +763,12 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
                 )
             raise aborted
         return result
+
+
+def _sid_of(contact: Any) -> str | None:
+    """The trimmed sid of a raw input row (``None`` when it has none)."""
+    sid = contact.get("sid") if isinstance(contact, Mapping) else None
+    return sid.strip() if isinstance(sid, str) else None
 
 
 def _read_jsonl(path: Any) -> Iterator[tuple[int, Any]]:

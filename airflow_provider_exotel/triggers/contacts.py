@@ -17,6 +17,7 @@ from airflow_provider_exotel._contacts_check import (
     describe_check,
     is_permanent,
 )
+from airflow_provider_exotel._validation import check_hook_params
 
 if TYPE_CHECKING:
     from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
@@ -72,7 +73,7 @@ class ExotelContactsTrigger(BaseTrigger):
         self._created_after = parsed
         self.poke_interval = float(poke_interval)
         self.end_time = float(end_time) if end_time is not None else None
-        self.hook_params = dict(hook_params or {})
+        self.hook_params = check_hook_params(hook_params)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and JSON-able kwargs: the connection id, never what it holds."""
