@@ -43,6 +43,7 @@ from airflow_provider_exotel._validation import (
     check_int,
     check_list_sid,
     check_max_records,
+    check_path_segment,
     check_requests_per_minute,
     check_timeout,
     join_list_sids,
@@ -1015,10 +1016,7 @@ LOOKUP_MARGIN = 600.0
 
 def _path_segment(name: str, value: Any) -> str:
     """``value`` checked and quoted as one URL path segment."""
-    text = check_list_sid(value, name)
-    if text in (".", ".."):
-        raise ExotelValidationError(f"{name} must be an Exotel sid, got {value!r}")
-    return quote(text, safe="")
+    return quote(check_path_segment(name, value), safe="")
 
 
 def _check_sids(contact_sids: Any) -> list[str]:
