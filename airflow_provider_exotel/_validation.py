@@ -10,6 +10,7 @@ import json
 import math
 import unicodedata
 from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
 from airflow_provider_exotel.exceptions import ExotelValidationError
@@ -358,3 +359,61 @@ def check_hook_params(value: Any, argument: str = "hook_params") -> dict[str, An
     except ExotelValidationError as exc:
         raise ExotelValidationError(f"{argument}: {exc}") from None
     return params
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """``value`` (a ``datetime``, ``date`` or ISO-8601 string) as an aware UTC datetime; naive means UTC.
+
+    Returns ``None`` when ``value`` is not a date at all or cannot be parsed. Accepts Exotel's
+    ``2021-05-02T14:36:31Z`` and what Airflow renders for ``{{ data_interval_start }}``.
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text[-1:] in ("Z", "z"):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def check_created_range(
+    created_from: Any, created_to: Any, sort_by: Any = None
+) -> tuple[datetime | None, datetime | None]:
+    """Validate an incremental fetch's ``[created_from, created_to)`` window; return it as UTC datetimes.
+
+    Each bound is ``None``, a ``datetime``/``date`` (naive = UTC) or an ISO-8601 string.
+    ``created_from > created_to`` and combining a bound with ``sort_by`` are errors.
+    """
+    bounds: list[datetime | None] = []
+    for name, value in (("created_from", created_from), ("created_to", created_to)):
+        if value is None:
+            bounds.append(None)
+            continue
+        moment = parse_timestamp(value)
+        if moment is None:
+            raise ExotelValidationError(
+                f"{name} must be a datetime or an ISO-8601 date/time string such as "
+                f"'2024-05-01T00:00:00+00:00' (naive means UTC), got {value!r}"
+            )
+        bounds.append(moment)
+    start, end = bounds
+    if start is not None and end is not None and start > end:
+        raise ExotelValidationError(
+            f"created_from ({start.isoformat()}) must not be later than created_to ({end.isoformat()})"
+        )
+    if (start is not None or end is not None) and sort_by is not None:
+        raise ExotelValidationError(
+            "sort_by cannot be combined with created_from/created_to: an incremental fetch reads "
+            f"newest first (date_created:desc) by itself; got sort_by={sort_by!r}"
+        )
+    return start, end

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +24,7 @@ from airflow.providers.common.compat.sdk import BaseOperator
 from airflow_provider_exotel._compat import is_os_path, iter_lines
 from airflow_provider_exotel._validation import (
     MAX_BULK_UPDATE,
+    check_created_range,
     check_hook_params,
     check_int,
     check_path_segment,
@@ -34,6 +34,7 @@ from airflow_provider_exotel._validation import (
     validate_contacts,
 )
 from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
+from airflow_provider_exotel.operators._export import ResumableExport, atomic_jsonl_writer, jsonl_line
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -97,6 +98,11 @@ def _check_list_sids(value: Any) -> None:
     join_list_sids(value)
 
 
+def _check_created(bounds: tuple[Any, Any, Any]) -> None:
+    """``created_from``/``created_to``/``sort_by``; values still templated are checked when rendered."""
+    check_created_range(*(None if _is_deferred(v) else v for v in bounds))
+
+
 def _check_hook_params(value: Any) -> None:
     check_hook_params(value)
 
@@ -138,26 +144,7 @@ def _asset_uri(value: Any) -> str | None:
     return str(path)
 
 
-@contextlib.contextmanager
-def _atomic_jsonl_writer(target: Any) -> Iterator[Any]:
-    """Yield a text file on a temporary sibling of ``target``; move it into place on success.
-
-    On any exception the temporary file is removed and ``target`` is left untouched.
-    """
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-    if _is_local(target):
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            yield fh
-        if is_os_path(target):
-            os.replace(tmp, target)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            tmp.unlink(missing_ok=True)
-        raise
+_atomic_jsonl_writer = atomic_jsonl_writer
 
 
 @contextlib.contextmanager
@@ -172,7 +159,7 @@ def _closing(iterator: Iterator[Any]) -> Iterator[Iterator[Any]]:
 
 
 def _jsonl(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+    return jsonl_line(obj)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -285,7 +272,7 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
     def _count(self) -> int | None:
         raise NotImplementedError
 
-    def _iter(self, max_records: int | None) -> Iterator[dict[str, Any]]:
+    def _iter(self, max_records: int | None, resume: Any = None) -> Iterator[dict[str, Any]]:
         raise NotImplementedError
 
     def _total(self) -> int | None:
@@ -315,11 +302,14 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
         progress = _Progress(self.log, "fetched", total)
         if self.output_path is not None:
             target = _to_path(self.output_path)
-            with _closing(self._iter(self.max_records)) as contacts:
-                with _atomic_jsonl_writer(target) as fh:
-                    for contact in contacts:
-                        fh.write(_jsonl(contact))
-                        progress.add()
+            if is_os_path(target):
+                self._export_resumable(target, progress)
+            else:  # object storage: written whole to a temporary sibling, restarted on a new try
+                with _closing(self._iter(self.max_records)) as contacts:
+                    with _atomic_jsonl_writer(target) as fh:
+                        for contact in contacts:
+                            fh.write(_jsonl(contact))
+                            progress.add()
             self.log.info(
                 "Fetched %s contacts (%s) to %s in %.1f s",
                 f"{progress.count:,}",
@@ -347,6 +337,62 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
                 progress.add()
         self.log.info("Fetched %s contacts (%s) in %.1f s", f"{len(result):,}", what, progress.elapsed)
         return result
+
+    def _fetch_identity(self) -> dict[str, Any]:
+        """What this task fetches (endpoint and filters): a partial export is resumed only for the same."""
+        raise NotImplementedError
+
+    def _export_resumable(self, target: Path, progress: _Progress) -> None:
+        """Stream to a local ``target`` through a partial file that the next try resumes.
+
+        A try that fails or is killed leaves ``.exotel-<hash>.partial.jsonl`` beside ``target``; the
+        next try of the same ``output_path`` (and fetch) keeps its complete lines and asks the hook
+        to go on after the last one (the seam is checked). Once complete, the file is moved into
+        place, so the next run starts over.
+        """
+        from airflow_provider_exotel.hooks.contacts import ResumePoint
+
+        export = ResumableExport(target, self._fetch_identity())
+        held = export.open()
+        if held is None:
+            self.log.warning(
+                "Another try is writing %s right now; this one writes its own copy (not resumable)",
+                target,
+            )
+            with _closing(self._iter(self.max_records)) as contacts:
+                with _atomic_jsonl_writer(target) as fh:
+                    for contact in contacts:
+                        fh.write(_jsonl(contact))
+                        progress.add()
+            return
+        count, last, seen = held
+        resume = None
+        if count and last is not None:
+            resume = ResumePoint(count=count, last=last, seen=seen)
+            progress.count = count
+            self.log.info(
+                "Resuming the export to %s: %s contacts were written by an earlier try (last sid %s)",
+                target,
+                f"{count:,}",
+                last.get("sid"),
+            )
+        try:
+            with _closing(self._iter(self.max_records, resume)) as contacts:
+                for contact in contacts:
+                    export.write(contact)
+                    progress.add()
+            export.commit()
+        except BaseException:
+            export.close()
+            if export.count:
+                self.log.warning(
+                    "Export to %s stopped after %s contacts; they are kept in %s and the next try "
+                    "of this task goes on from there",
+                    target,
+                    f"{export.count:,}",
+                    export.partial.name,
+                )
+            raise
 
 
 def _add_alias_events(context: Context, outlets: Any, target: Any) -> None:
@@ -386,9 +432,20 @@ class ExotelFetchContactsOperator(_ExotelFetchBaseOperator):
     other DAGs can be scheduled on it. Without ``output_path`` the task returns the contacts
     themselves and fails if there are more than 1000 (XCom is not a data store).
 
+    With ``created_from``/``created_to`` only the contacts created in that half-open window are
+    fetched, newest first, reading a small part of the account (e.g. one data interval:
+    ``created_from="{{ data_interval_start }}", created_to="{{ data_interval_end }}"``).
+
+    A local ``output_path`` export is resumable: when a try fails or is killed, the next try of the
+    task (same ``output_path``) goes on from the last contact written instead of starting over.
+
     :param exotel_conn_id: id of the ``exotel`` connection. Templated.
     :param name: only contacts whose name matches. Templated.
-    :param sort_by: server-side order, e.g. ``"date_created:desc"``. Templated.
+    :param sort_by: server-side order, e.g. ``"date_created:desc"``. Templated. Not with
+        ``created_from``/``created_to``.
+    :param created_from: only contacts created at or after this moment (datetime or ISO-8601
+        string; naive means UTC). Templated.
+    :param created_to: only contacts created before this moment (exclusive). Templated.
     :param list_sids: only contacts in any of these lists. Templated.
     :param show_list: include each contact's lists (``filter=show_list``).
     :param output_path: local path or storage URL (``file://``, ``s3://``, ...) of the JSON Lines
@@ -399,7 +456,15 @@ class ExotelFetchContactsOperator(_ExotelFetchBaseOperator):
         ``{"concurrency": 2, "requests_per_minute": 120, "retry_limit": 3}``.
     """
 
-    template_fields: Sequence[str] = ("exotel_conn_id", "name", "sort_by", "list_sids", "output_path")
+    template_fields: Sequence[str] = (
+        "exotel_conn_id",
+        "name",
+        "sort_by",
+        "list_sids",
+        "output_path",
+        "created_from",
+        "created_to",
+    )
 
     def __init__(
         self,
@@ -411,6 +476,8 @@ class ExotelFetchContactsOperator(_ExotelFetchBaseOperator):
         show_list: bool = False,
         output_path: Any = None,
         max_records: int | None = None,
+        created_from: Any = None,
+        created_to: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -420,7 +487,13 @@ class ExotelFetchContactsOperator(_ExotelFetchBaseOperator):
         self.sort_by = sort_by
         self.list_sids = list_sids
         self.show_list = show_list
+        self.created_from = created_from
+        self.created_to = created_to
         self._check_arguments(at_runtime=False)
+
+    @property
+    def _incremental(self) -> bool:
+        return self.created_from is not None or self.created_to is not None
 
     def _checks(self) -> list[tuple[Any, Any]]:
         return [
@@ -429,26 +502,51 @@ class ExotelFetchContactsOperator(_ExotelFetchBaseOperator):
             (lambda v: _check_str("sort_by", v, optional=True), self.sort_by),
             (_check_list_sids, self.list_sids),
             (lambda v: _check_bool("show_list", v), self.show_list),
+            (_check_created, (self.created_from, self.created_to, self.sort_by)),
         ]
 
     def _describe(self) -> str:
         filters = [
             f"{k}={v!r}"
-            for k, v in (("name", self.name), ("sort_by", self.sort_by), ("list_sids", self.list_sids))
+            for k, v in (
+                ("name", self.name),
+                ("sort_by", self.sort_by),
+                ("list_sids", self.list_sids),
+                ("created_from", self.created_from),
+                ("created_to", self.created_to),
+            )
             if v is not None
         ]
         return "all contacts" + (f" where {', '.join(filters)}" if filters else "")
 
     def _count(self) -> int | None:
+        if self._incremental:  # the count of a window is not known in advance (and costs requests)
+            return None
         return self.hook.count_contacts(name=self.name, list_sids=self.list_sids)
 
-    def _iter(self, max_records: int | None) -> Iterator[dict[str, Any]]:
+    def _fetch_identity(self) -> dict[str, Any]:
+        start, end = check_created_range(self.created_from, self.created_to, self.sort_by)
+        return {
+            "endpoint": "contacts",
+            "name": self.name,
+            "sort_by": self.sort_by,
+            "list_sids": self.list_sids,
+            "show_list": self.show_list,
+            "max_records": self.max_records,
+            "created_from": start.isoformat() if start else None,
+            "created_to": end.isoformat() if end else None,
+        }
+
+    def _iter(self, max_records: int | None, resume: Any = None) -> Iterator[dict[str, Any]]:
         return self.hook.iter_contacts(
             name=self.name,
             sort_by=self.sort_by,
             list_sids=self.list_sids,
             show_list=self.show_list,
             max_records=max_records,
+            created_from=self.created_from,
+            created_to=self.created_to,
+            resume=resume,
         )
 
 
@@ -491,8 +589,11 @@ class ExotelFetchListContactsOperator(_ExotelFetchBaseOperator):
     def _count(self) -> int | None:
         return self.hook.count_contacts(list_sid=self.list_sid)
 
-    def _iter(self, max_records: int | None) -> Iterator[dict[str, Any]]:
-        return self.hook.iter_list_contacts(self.list_sid, max_records=max_records)
+    def _fetch_identity(self) -> dict[str, Any]:
+        return {"endpoint": "list contacts", "list_sid": self.list_sid, "max_records": self.max_records}
+
+    def _iter(self, max_records: int | None, resume: Any = None) -> Iterator[dict[str, Any]]:
+        return self.hook.iter_list_contacts(self.list_sid, max_records=max_records, resume=resume)
 
 
 def _check_bool(name: str, value: Any) -> None:
