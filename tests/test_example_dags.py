@@ -16,6 +16,7 @@ from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
 
 EXAMPLE_DAGS = Path(__file__).resolve().parent.parent / "example_dags"
 EXAMPLE_DAG_IDS = [
+    "example_exotel_campaign_audience",
     "example_exotel_export_consumer",
     "example_exotel_export_contacts",
     "example_exotel_mapped_lists",
@@ -203,3 +204,54 @@ def test_mapped_dag_fetches_each_list_to_its_own_file(airflow_harness, seeded_si
         assert f["count"] == 50
         assert [c["sid"] for c in read_jsonl(f["path"])] == seeded_simulator.lists[list_sid]
     assert result.xcom("summarise")["total"] == 150
+
+
+# ---------------------------------------------------------------------------------------- audience
+def test_audience_dag_plans_checks_then_syncs_the_audience_into_a_new_list(
+    airflow_harness, seeded_simulator, dag_env
+):
+    result = airflow_harness.run_dag(
+        "example_exotel_campaign_audience",
+        dags_folder=EXAMPLE_DAGS,
+        env=dag_env,
+        conf={"existing": 40, "new": 10},
+    )
+
+    result.assert_success()
+    expected = {
+        "created": 10,
+        "updated": 40,
+        "unchanged": 0,
+        "added_to_list": 50,
+        "removed_from_list": 0,
+        "failed": 0,
+    }
+    assert result.xcom("plan_sync") == {**expected, "dry_run": True}
+    assert result.xcom("sync_audience") == {**expected, "dry_run": False}
+    lst = seeded_simulator.list_by_name("Example campaign")
+    members = seeded_simulator.list_contacts(lst["sid"])
+    assert len(members) == 50 and {m["tag"] for m in members} == {"campaign"}
+    assert seeded_simulator.contacts_with_number("+919700000003")[0]["first_name"] == "Prospect3"
+    assert result.xcom("report")["failed_path"] is None
+    assert "to create, first 5: +919700000000" in result.task_log("plan_sync")
+
+
+def test_audience_dag_stops_before_writing_when_the_plan_would_empty_the_list(
+    airflow_harness, seeded_simulator, dag_env
+):
+    seeded_simulator.add_list("Example campaign", contact_sids=seeded_simulator.contact_sids[:200])
+    seeded_simulator.clear_requests()
+
+    result = airflow_harness.run_dag(
+        "example_exotel_campaign_audience",
+        dags_folder=EXAMPLE_DAGS,
+        env=dag_env,
+        conf={"existing": 20, "new": 0, "max_removals": 100},
+    )
+
+    states = result.task_states()
+    assert states["check_plan"] == "failed"
+    assert states["sync_audience"] == "upstream_failed"
+    assert result.xcom("plan_sync")["removed_from_list"] == 180
+    assert {r.method for r in seeded_simulator.requests} == {"GET"}
+    assert len(seeded_simulator.lists[seeded_simulator.list_by_name("Example campaign")["sid"]]) == 200
