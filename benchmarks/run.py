@@ -549,7 +549,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="exotel-bench-"))
     progress(f"benchmarks: {os.cpu_count()} CPUs, Python {platform.python_version()}, work dir {tmp}")
     errors = 0
-    for name, bench in (("P1", p1), ("P2", p2), ("P3", p3), ("P4", p4), ("P5", p5), ("P6", p6)):
+    audience = ("AUD", lambda t: __import__("bench_audience").bench(t, add, progress))  # A1-A4
+    for name, bench in (("P1", p1), ("P2", p2), ("P3", p3), ("P4", p4), ("P5", p5), ("P6", p6), audience):
         try:
             bench(tmp)
         except Exception as exc:
