@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from airflow_provider_exotel._validation import check_json_value as _check_json
 from airflow_provider_exotel.exceptions import ExotelValidationError
 
 #: Exotel creates at most this many contacts per ``POST contacts``.
@@ -47,36 +47,8 @@ def check_phone_number(value: Any, where: str) -> str:
 
 
 def check_json_value(value: Any, where: str) -> None:
-    """Refuse what is not JSON (a datetime, a set, NaN, a lone surrogate, a non-string key...)."""
-    if value is None or isinstance(value, bool | int):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ExotelValidationError(f"{where} must be JSON, got the non-finite number {value!r}")
-        return
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ExotelValidationError(
-                f"{where} must be JSON text, got a string with a lone surrogate {value!r}"
-            ) from None
-        return
-    if isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            check_json_value(item, f"{where}[{i}]")
-        return
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ExotelValidationError(f"{where} must be JSON: key {key!r} is not a string")
-            check_json_value(key, f"{where} key")
-            check_json_value(item, f"{where}[{key!r}]")
-        return
-    raise ExotelValidationError(
-        f"{where} must be a JSON value (string, number, true/false, null, list or object), "
-        f"got {type(value).__name__}"
-    )
+    """Refuse what is not JSON (a datetime, a set, NaN, a lone surrogate...), naming ``where``."""
+    _check_json(where, value)
 
 
 def validate_new_contact(contact: Any, where: str) -> dict[str, Any]:
