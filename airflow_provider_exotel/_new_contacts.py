@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from airflow_provider_exotel._validation import check_json_value as _check_json
@@ -80,19 +80,25 @@ def number_key(number: str) -> bytes:
 
 
 class DuplicateNumbers:
-    """Refuses a normalised number seen before (8-byte digests; ``where`` names both rows)."""
+    """Refuses a normalised number seen before.
 
-    def __init__(self) -> None:
-        self.keys: dict[bytes, str] = {}
+    Keeps an 8-byte digest and the row's ordinal per number (about 100 bytes a row, whatever the
+    rows hold); ``describe(ordinal)`` names a row in the error, e.g. ``contacts[3]`` or ``line 4``.
+    """
 
-    def add(self, number: str, where: str) -> bytes:
+    def __init__(self, describe: Callable[[int], str]) -> None:
+        self.describe = describe
+        self.keys: dict[bytes, int] = {}
+
+    def add(self, number: str, ordinal: int) -> bytes:
         key = number_key(number)
         first = self.keys.get(key)
         if first is not None:
             raise ExotelValidationError(
-                f"{where} repeats number {number!r} (first in {first}); each number may appear once"
+                f"{self.describe(ordinal)} repeats number {number!r} (first in {self.describe(first)}); "
+                "each number may appear once"
             )
-        self.keys[key] = where
+        self.keys[key] = ordinal
         return key
 
 
@@ -102,12 +108,11 @@ def validate_new_contacts(contacts: Iterable[Any], argument: str = "contacts") -
         raise ExotelValidationError(
             f"{argument} must be a list of contact dicts, got {type(contacts).__name__}"
         )
-    seen = DuplicateNumbers()
+    seen = DuplicateNumbers(lambda i: f"{argument}[{i}]")
     out = []
     for i, contact in enumerate(contacts):
-        where = f"{argument}[{i}]"
-        item = validate_new_contact(contact, where)
-        seen.add(item["number"], where)
+        item = validate_new_contact(contact, f"{argument}[{i}]")
+        seen.add(item["number"], i)
         out.append(item)
     return out
 

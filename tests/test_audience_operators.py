@@ -345,6 +345,50 @@ def test_list_add_failures_are_dead_lettered_with_their_stage(exotel_simulator, 
     assert dead[0]["error"]["stage"] == "list_add" and dead[0]["error"]["code"] == 404
 
 
+def test_sync_refuses_to_empty_a_list_from_an_empty_input(exotel_simulator, tmp_path):
+    seeded, _ = audience(exotel_simulator, 3)
+    lst = exotel_simulator.add_list("aud", contact_sids=[c["sid"] for c in seeded])
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+
+    with pytest.raises(ExotelValidationError, match="empty and remove_missing=True"):
+        sync(input_path=str(empty), list_sid=lst["sid"], remove_missing=True)
+    assert exotel_simulator.request_count() == 0
+
+
+def test_plan_keeps_an_index_not_the_contacts():
+    import tracemalloc
+
+    from airflow_provider_exotel.operators._audience import _AccountIndex
+
+    rows = [
+        json.dumps(
+            {
+                "sid": f"{i:032x}",
+                "number": f"+9195{i:08d}",
+                "first_name": f"First{i}",
+                "last_name": f"Last{i}",
+                "email": f"user{i}@example.com",
+                "custom_field": {"segment": "A", "score": i},
+                "date_created": "2024-01-01T00:00:00Z",
+                "uri": f"/v2/accounts/acct1/contacts/{i:032x}",
+            }
+        )
+        for i in range(20_000)
+    ]
+    tracemalloc.start()
+    try:
+        index = _AccountIndex()
+        for line in rows:
+            index.add(json.loads(line))
+        per_contact = tracemalloc.get_traced_memory()[0] / len(rows)
+    finally:
+        tracemalloc.stop()
+
+    assert index.get("+919500000007")[0] == f"{7:032x}"
+    assert per_contact < 400  # a parsed contact dict alone is over 1,500 bytes
+
+
 def test_current_path_replaces_reading_the_account(exotel_simulator, tmp_path):
     seeded, rows = audience(exotel_simulator, 45)
     current = write_jsonl(tmp_path / "current.jsonl", seeded)

@@ -22,7 +22,7 @@ from airflow_provider_exotel._new_contacts import (
     validate_new_contact,
 )
 from airflow_provider_exotel._validation import check_int
-from airflow_provider_exotel.exceptions import ExotelError, ExotelValidationError
+from airflow_provider_exotel.exceptions import ExotelError, ExotelRequestError, ExotelValidationError
 from airflow_provider_exotel.operators.contacts import (
     _atomic_jsonl_writer,
     _check_bool,
@@ -74,32 +74,35 @@ class _Input:
     def __init__(self, contacts: Any, input_path: Any) -> None:
         self.contacts = contacts
         self.path = _to_path(input_path) if contacts is None else None
-        self.keys: set[bytes] = set()
+        #: 8-byte digest of every input number (filled by :meth:`validate`)
+        self.keys: dict[bytes, int] = {}
 
-    def _raw(self) -> Iterator[tuple[str, Any]]:
+    def _where(self, ordinal: int) -> str:
+        return f"contacts[{ordinal}]" if self.path is None else f"input_path {self.path}: line {ordinal}"
+
+    def _raw(self) -> Iterator[tuple[int, Any]]:
+        """``(ordinal, row)``: the list index, or the file's line number."""
         if self.path is None:
             if isinstance(self.contacts, str | bytes | Mapping) or not isinstance(self.contacts, Iterable):
                 raise ExotelValidationError(
                     f"contacts must be a list of contact dicts, got {type(self.contacts).__name__}"
                 )
-            for i, row in enumerate(self.contacts):
-                yield f"contacts[{i}]", row
+            yield from enumerate(self.contacts)
         else:
-            for line_no, row in _read_jsonl(self.path):
-                yield f"input_path {self.path}: line {line_no}", row
+            yield from _read_jsonl(self.path)
 
     def validate(self) -> int:
-        seen = DuplicateNumbers()
+        seen = DuplicateNumbers(self._where)
         count = 0
-        for where, row in self._raw():
-            seen.add(validate_new_contact(row, where)["number"], where)
+        for ordinal, row in self._raw():
+            seen.add(validate_new_contact(row, self._where(ordinal))["number"], ordinal)
             count += 1
-        self.keys = set(seen.keys)
+        self.keys = seen.keys
         return count
 
     def rows(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        for where, row in self._raw():
-            yield row, validate_new_contact(row, where)
+        for ordinal, row in self._raw():
+            yield row, validate_new_contact(row, self._where(ordinal))
 
     def describe(self) -> str:
         return "contacts" if self.path is None else f"input_path {self.path}"
@@ -540,6 +543,11 @@ class ExotelSyncContactsOperator(_AudienceBase):
         self._check_arguments(at_runtime=True)
         source = _Input(self.contacts, self.input_path)
         rows = source.validate()
+        if rows == 0 and self.remove_missing:
+            raise ExotelValidationError(
+                f"{source.describe()} is empty and remove_missing=True would empty the list; refusing "
+                "(an empty audience is more often a failed export than an intent — delete the list instead)"
+            )
         try:
             plan = self._plan(source, rows)
             self._log_plan(plan, source)
@@ -751,10 +759,19 @@ class _SyncRun:
         name = self.plan.list_to_create
         if name is None:
             return
-        lst = self.call(self.hook.ensure_list, name)
+        lst = self.call(self._create_list, name)
         if lst is not None:
             self.list_sid = str(lst["sid"])
             self.op.log.info("Created list %r: %s", name, self.list_sid)
+
+    def _create_list(self, name: str) -> dict[str, Any]:
+        """The plan found no list of that name: create it (or take it, if it appeared since)."""
+        try:
+            return self.hook.create_list(name)
+        except ExotelRequestError as exc:
+            if exc.status != 409:
+                raise
+            return self.hook.ensure_list(name)
 
     def row(self, row: Any, norm: dict[str, Any]) -> None:
         kind, sid, changed = ExotelSyncContactsOperator._classify(self.plan, norm)
