@@ -17,7 +17,8 @@ class ExotelError(AirflowException):
 
     :param message: human-readable description.
     :param status: HTTP status code, when the error came from an HTTP answer.
-    :param error_code: Exotel's own error code (``error_data.code``), when given.
+    :param error_code: Exotel's own error code (``error_data.code``, an int, or a ``RestException``'s
+        ``Code`` such as ``"RATE_LIMIT_EXCEEDED"``), when given.
     :param request_id: Exotel's ``request_id`` for the failing request, when given.
     """
 
@@ -26,7 +27,7 @@ class ExotelError(AirflowException):
         message: str,
         *,
         status: int | None = None,
-        error_code: int | None = None,
+        error_code: int | str | None = None,
         request_id: str | None = None,
     ) -> None:
         super().__init__(message)
@@ -42,7 +43,11 @@ class ExotelError(AirflowException):
 
 
 def _rebuild(
-    cls: type[ExotelError], message: str, status: int | None, error_code: int | None, request_id: str | None
+    cls: type[ExotelError],
+    message: str,
+    status: int | None,
+    error_code: int | str | None,
+    request_id: str | None,
 ) -> ExotelError:  # pragma: no cover - pickling helper
     return cls(message, status=status, error_code=error_code, request_id=request_id)
 
@@ -55,8 +60,21 @@ class ExotelRequestError(ExotelError):
     """A request failed: a non-retryable HTTP error, or a transient one once retries ran out."""
 
 
+class ExotelRateLimitError(ExotelRequestError):
+    """The account's request budget stayed spent longer than the hook's ``rate_limit_wait``.
+
+    ``status`` is 429; the message carries Exotel's ``RestException`` code and message.
+    """
+
+
 class ExotelValidationError(ExotelError, ValueError):
     """Bad input, detected before any request was sent. The message names the argument."""
 
 
-__all__ = ["ExotelAuthError", "ExotelError", "ExotelRequestError", "ExotelValidationError"]
+__all__ = [
+    "ExotelAuthError",
+    "ExotelError",
+    "ExotelRateLimitError",
+    "ExotelRequestError",
+    "ExotelValidationError",
+]

@@ -1,5 +1,14 @@
 """Benchmark ExotelContactsHook against what users would otherwise write; `make bench` runs it.
 
+    python benchmarks/run.py            # everything, writes benchmarks/RESULTS.md
+    python benchmarks/run.py budget P1  # only these (plugin or P-number); prints, writes nothing
+
+The request budget comes first (``bench_budget.py``): requests, not latency, are what Exotel users
+run out of. Topic benchmarks live in their own modules ``benchmarks/bench_<topic>.py``, each exposing
+``bench(tmp, add, progress)`` and registered with one line in ``PLUGINS`` below; ``add`` and
+``progress`` are this module's functions (a plugin may also ``note(text)`` via ``run.note``).
+The latency/memory/CPU rows (P1, P3-P6) follow as secondary.
+
 Prints progress lines, then a table (metric, ours, alternative, ratio, target, PASS/MISS), and writes
 the same table with machine details and notes to benchmarks/RESULTS.md. Results are ratios measured
 side by side in one run (repeated and interleaved where a run is short), because absolute times on a
@@ -7,7 +16,6 @@ shared machine are noise. Exit status is 0 even when a target is missed: this is
 only when a benchmark could not run at all (ERROR rows).
 
 P1  fetch 10,000 contacts at 50 ms latency: ours vs Exotel's sample loop, vs HttpOperator, vs ideal
-P2  rate-limited fetch: achieved requests/min against the budget, 429s received
 P3  export 100,000 contacts to JSON Lines: peak RSS growth (fresh process each)
 P4  zero latency: client CPU per contact, ours vs a raw requests.Session loop
 P5  bulk update 50,000 contacts at 50 ms latency: request count and time vs a per-contact PUT loop
@@ -39,6 +47,13 @@ sys.path.insert(0, str(HERE))
 
 import _lib  # noqa: E402
 
+#: Topic benchmark modules (``benchmarks/bench_<topic>.py`` exposing ``bench(tmp, add, progress)``),
+#: run first, in this order. Register yours with one line.
+PLUGINS: list[str] = [
+    "bench_budget",
+    "bench_audience",  # A1-A4
+]
+
 RESULTS = HERE / "RESULTS.md"
 WORKER = HERE / "_worker.py"
 LATENCY = 0.050
@@ -47,10 +62,6 @@ LATENCY = 0.050
 P1_CONTACTS = 10_000
 P1_CONCURRENCY = (4, 8, 16)
 P1_ROUNDS = 3
-# P2
-P2_RPM = 1200
-P2_WINDOW = 5.0
-P2_CONTACTS = 6_000
 # P3
 P3_CONTACTS = 100_000
 # P4
@@ -84,12 +95,18 @@ class Row:
 ROWS: list[Row] = []
 NOTES: list[str] = []
 PLACEMENT: dict[str, str] = {}
+sys.modules.setdefault("run", sys.modules[__name__])  # plugins' `import run` sees these lists
 
 
 def add(bench: str, metric: str, ours: str, alt: str, ratio: str, target: str, ok: bool | None) -> None:
     status = "INFO" if ok is None else ("PASS" if ok else "MISS")
     ROWS.append(Row(bench, metric, ours, alt, ratio, target, status))
     progress(f"  -> {bench} {metric}: {ratio} (target {target}) {status}")
+
+
+def note(text: str) -> None:
+    """Add a line to RESULTS.md's notes (plugins: ``import run; run.note(...)``)."""
+    NOTES.append(text)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -206,75 +223,6 @@ def p1(tmp: Path) -> None:
             )
     finally:
         sim2.stop()
-
-
-# --------------------------------------------------------------------------------------------------
-# P2 — rate budget
-# --------------------------------------------------------------------------------------------------
-def p2(tmp: Path) -> None:
-    PLACEMENT["P2"] = (
-        "simulator in this process (429s counted with count_status(429), limit checked in the "
-        f"simulator); its sliding window shortened from 60 s to {P2_WINDOW:g} s with the limit scaled "
-        f"to Rx{P2_WINDOW:g}/60 requests per window (see notes)."
-    )
-    sim = _lib.WindowedSimulator(window=P2_WINDOW, latency=LATENCY, rate_limit_per_minute=P2_RPM).start()
-    try:
-        sim.seed_contacts(P2_CONTACTS)
-        _lib.set_connection("bench_p2", sim.host, sim.port)
-        pages = math.ceil(P2_CONTACTS / _lib.PAGE)
-        runs = [("hook, requests_per_minute=R", P2_RPM, True)]
-        for label, rpm, judged in runs:
-            sim.clear_requests()
-            sim.reset_rate_limit()
-            sim.accepted_at.clear()
-            progress(
-                f"P2 {label}: R={P2_RPM}/min, requests_per_minute={rpm:g}, concurrency=4, "
-                f"{pages} pages (~{pages * 60 / rpm:.0f} s)"
-            )
-            seconds, n = timed(lambda rpm=rpm: _lib.fetch_ours("bench_p2", 4, requests_per_minute=rpm))
-            expect(n, P2_CONTACTS, "ours (rate limited)")
-            ok200 = sim.count_status(200)
-            got429 = sim.count_status(429)
-            achieved = ok200 / seconds * 60
-            ratio = achieved / P2_RPM
-            headroom = sim.min_headroom()
-            progress(
-                f"P2 {label}: {seconds:.2f} s, {ok200} x 200, {got429} x 429, min headroom "
-                f"{headroom * 1000 if headroom is not None else float('nan'):+.1f} ms"
-            )
-            add(
-                "P2",
-                f"{label}: achieved req/min ÷ R (R={P2_RPM})",
-                f"{achieved:.0f}/min",
-                f"{P2_RPM}/min (R)",
-                f"{ratio:.3f}",
-                "≥ 0.9",
-                (ratio >= 0.9) if judged else None,
-            )
-            add(
-                "P2",
-                f"{label}: 429 responses received",
-                str(got429),
-                "0",
-                "—",
-                "= 0",
-                (got429 == 0) if judged else None,
-            )
-            NOTES.append(
-                f"P2 {label}: {ok200} requests answered 200 in {seconds:.2f} s; {got429} refused with "
-                f"429; smallest headroom of an accepted request at the server, "
-                f"min(t[k] - t[k-{sim.per_window}]) - {P2_WINDOW:g} s over accepted requests, was "
-                f"{headroom * 1000 if headroom is not None else float('nan'):+.1f} ms (0 = exactly at "
-                "the limit; any later delay of the earlier request turns that into a 429)."
-            )
-    finally:
-        sim.stop()
-    NOTES.append(
-        f"P2 window: the stock simulator counts a 60 s window, so any run shorter than 60 s that stays "
-        f"under R/min can never be refused; the {P2_WINDOW:g} s window (limit {P2_RPM}x{P2_WINDOW:g}/60 = "
-        f"{int(P2_RPM * P2_WINDOW / 60)} per window) puts the run in the full-window steady state "
-        "after a few seconds. A client pacing evenly at R/min is exactly at the limit for either window."
-    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -540,6 +488,18 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def _plugin(module_name: str) -> Callable[[Path], None]:
+    """Adapt ``benchmarks/<module_name>.py``'s ``bench(tmp, add, progress)`` to this runner."""
+
+    def run(tmp: Path) -> None:
+        import importlib
+
+        module = importlib.import_module(module_name)
+        module.bench(tmp, add, progress)
+
+    return run
+
+
 def main() -> int:
     _lib.quiet_logs()
     import airflow.sdk  # noqa: F401  (Airflow configures its logging on import; quiet it again)
@@ -549,8 +509,21 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="exotel-bench-"))
     progress(f"benchmarks: {os.cpu_count()} CPUs, Python {platform.python_version()}, work dir {tmp}")
     errors = 0
-    audience = ("AUD", lambda t: __import__("bench_audience").bench(t, add, progress))  # A1-A4
-    for name, bench in (("P1", p1), ("P2", p2), ("P3", p3), ("P4", p4), ("P5", p5), ("P6", p6), audience):
+    benches = [(name, _plugin(name)) for name in PLUGINS] + [
+        ("P1", p1),
+        ("P3", p3),
+        ("P4", p4),
+        ("P5", p5),
+        ("P6", p6),
+    ]
+    only = set(sys.argv[1:])
+    unknown = only - {name for name, _ in benches} - {name.removeprefix("bench_") for name, _ in benches}
+    if unknown:
+        print(f"unknown benchmark(s) {sorted(unknown)}; known: {[n for n, _ in benches]}", file=sys.stderr)
+        return 2
+    if only:
+        benches = [(n, b) for n, b in benches if n in only or n.removeprefix("bench_") in only]
+    for name, bench in benches:
         try:
             bench(tmp)
         except Exception as exc:
@@ -599,8 +572,11 @@ def main() -> int:
         *[f"- {n}" for n in NOTES],
         "",
     ]
-    RESULTS.write_text("\n".join(doc), encoding="utf-8")
-    progress(f"wrote {RESULTS.relative_to(HERE.parent)}")
+    if only:
+        progress("partial run: RESULTS.md left as it was")
+    else:
+        RESULTS.write_text("\n".join(doc), encoding="utf-8")
+        progress(f"wrote {RESULTS.relative_to(HERE.parent)}")
     if not errors:
         shutil.rmtree(tmp, ignore_errors=True)
     else:

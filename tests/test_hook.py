@@ -184,7 +184,7 @@ def test_retry_after_is_honoured(exotel_simulator, caplog, capfd):
 
     assert make_hook(retry_delay=0.0).count_contacts() == 3
     logs = caplog.text + "".join(capfd.readouterr())  # Airflow 3 logs through structlog to stdout
-    assert "HTTP 429" in logs and "retrying in 1.0 s" in logs
+    assert "HTTP 429" in logs and "waiting 1.0 s" in logs
 
 
 def test_wrong_token_fails_fast_with_auth_error(exotel_simulator_factory, monkeypatch):

@@ -1,39 +1,315 @@
-"""The request budget shared by every thread of one hook (private; used by ``hooks/contacts.py``)."""
+"""The request budget shared by every thread of one hook (private; used by ``hooks/contacts.py``).
+
+It decides WHEN a request may go out; concurrency (the pager's, the bulk update's) only bounds how
+many are in flight. Three sources, the tightest wins:
+
+- **The account's own counters.** Exotel announces its budget on every answer:
+  ``X-RateLimit-Limit`` (requests per window), ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset``
+  (epoch seconds when the window ends). The budget never sends while the window is spent, and
+  spreads what remains over the time left. Other clients of the account (other processes, mapped
+  tasks, other DAGs) show up as the server's ``Remaining`` falling faster than our own requests
+  explain; each client measures its *share* of that consumption and paces at
+  ``share × remaining ÷ time left``, so together they spend what remains evenly over the window and
+  converge on the account's budget with no shared store and no configuration.
+- **``requests_per_minute``** (argument or connection extra): a fixed cap, paced at 97 % of it.
+- **What 429s teach** when the server sends no headers: after the first 429 the budget estimates
+  the server's rate from what got through between two refusals (plus their ``Retry-After``) and
+  paces just under it, creeping up slowly and backing off at the next 429 (AIMD).
+
+Clock handling: ``Reset`` is converted to a local monotonic deadline at the moment the answer
+arrives; a server clock that differs from ours is corrected with the ``Date`` header when they differ
+by more than 2 s, and a ``Reset`` that still looks wrong (past, or more than an hour away) is replaced
+by the window length learned from successive windows (a minute before that, Exotel's window).
+"""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
 
-#: Requests are paced at this fraction of a configured ``requests_per_minute``.
+#: Requests are paced at this fraction of a configured ``requests_per_minute`` / a learned rate.
 RATE_HEADROOM = 0.97
+#: Exotel's window when nothing better is known.
+DEFAULT_WINDOW = 60.0
+#: A ``Reset`` further away than this is not believed.
+MAX_RESET = 3600.0
+#: Below this share of the account's consumption, other clients are about.
+SHARED = 0.9
+#: Longest single sleep while waiting for a slot (threads re-check the budget at least this often).
+POLL = 0.25
+#: Learned rate: multiplicative decrease at a 429, additive increase per successful request.
+DECREASE = 0.9
+INCREASE_PER_REQUEST = 0.0005
 
 
-class RateLimiter:
-    """Spaces requests evenly across all threads: no bursts, at most ``requests_per_minute``.
+class BudgetWaitTooLong(Exception):
+    """The budget is spent for longer than the caller may wait (``rate_limit_wait``)."""
 
-    Requests are paced at ``RATE_HEADROOM`` (97 %) of the budget: Exotel counts requests when
-    they arrive, and network jitter can bring two evenly spaced requests closer together, so pacing
-    at exactly the limit draws occasional 429s (measured: 2 per 600 requests at 1,200/min; none at
-    97 %). A 429 still happens if something else spends the account's budget; it pauses every
-    thread of the hook (``pause``), not just the one that got it.
+    def __init__(self, wait: float, reason: str) -> None:
+        super().__init__(reason)
+        self.wait = wait
+        self.reason = reason
+
+
+def parse_rate_headers(headers: Mapping[str, str]) -> tuple[int | None, float, float] | None:
+    """``(limit, remaining, reset_epoch)`` from ``X-RateLimit-*`` headers, or None when absent/garbled."""
+    remaining = _number(headers.get("X-RateLimit-Remaining"))
+    reset = _number(headers.get("X-RateLimit-Reset"))
+    if remaining is None or reset is None or remaining < 0:
+        return None
+    limit = _number(headers.get("X-RateLimit-Limit"))
+    return (int(limit) if limit is not None and limit >= 1 else None), remaining, reset
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+class RequestBudget:
+    """When the next request of a hook may go out (thread-safe; one per hook).
+
+    :param requests_per_minute: fixed cap (None: none), paced at ``RATE_HEADROOM`` of it.
     """
 
-    def __init__(self, requests_per_minute: float | None) -> None:
-        self.interval = 60.0 / (requests_per_minute * RATE_HEADROOM) if requests_per_minute else 0.0
+    def __init__(
+        self,
+        requests_per_minute: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.requests_per_minute = requests_per_minute
+        self._cap_interval = 60.0 / (requests_per_minute * RATE_HEADROOM) if requests_per_minute else 0.0
+        self._clock = clock
+        self._wall = wall_clock
+        self._sleep = sleep
         self._lock = threading.Lock()
-        self._next_slot = 0.0
-        self._paused_until = 0.0
+        self._sent = 0  # requests sent (sequence numbers)
+        self._responses = 0
+        self._last_sent = -math.inf
+        self._paused_until = -math.inf
+        self._paused_reason = ""
+        # the account's window, from headers
+        self.limit: int | None = None
+        self._remaining: float | None = None  # server's remaining now, estimated
+        self._reset_at: float | None = None  # monotonic time the window ends
+        self._window_id: float | None = None  # Reset value of the known window
+        self._stale_upto = -math.inf  # answers of windows up to this Reset are stale
+        self._window_len: float | None = None  # from two successive windows
+        self._window_guess = 0.0  # the longest time-to-reset seen
+        self._skew = 0.0
+        self._share = 1.0
+        self._share_base: tuple[float, int, float] | None = None  # (server remaining, our responses, time)
+        self._others_rate = 0.0  # other clients' requests per second, measured
+        self._observed_at = 0.0  # when _remaining was last set from an answer
+        # learned without headers
+        self._learned: float | None = None  # requests per second
+        self._started: float | None = None
+        self._ok_since_event = 0
+        self._last_event: float | None = None  # time the last 429 said the server frees up
 
-    def acquire(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next_slot, self._paused_until)
-            self._next_slot = slot + self.interval
-        delay = slot - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+    # ------------------------------------------------------------------ what is known
+    @property
+    def window(self) -> float:
+        """The account's window length in seconds, as far as it is known."""
+        return self._window_len or (self._window_guess if self._window_guess > 0 else DEFAULT_WINDOW)
 
-    def pause(self, seconds: float) -> None:
+    def requests_per_minute_known(self) -> float | None:
+        """The tightest known budget in requests per minute (cap, announced or learned), or None."""
         with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+            candidates = []
+            if self.requests_per_minute:
+                candidates.append(float(self.requests_per_minute))
+            if self.limit is not None:
+                candidates.append(self.limit * 60.0 / self.window)
+            if self._learned is not None:
+                candidates.append(self._learned * 60.0)
+            return min(candidates) if candidates else None
+
+    @property
+    def share(self) -> float:
+        """Our measured share of the account's consumption in the current window (1.0 = alone)."""
+        return self._share
+
+    # ------------------------------------------------------------------ sending
+    def acquire(self, max_wait: float = math.inf) -> tuple[int, float]:
+        """Block until a request may go out; return ``(sequence number, seconds waited for a spent budget)``.
+
+        Waiting for a spent budget (the window's ``Remaining`` is 0, or a 429 paused the hook) is
+        bounded by ``max_wait``: past it :class:`BudgetWaitTooLong` is raised without sleeping.
+        Ordinary pacing (spreading what remains) is not counted.
+        """
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._roll(now)
+                slot, spent_until, reason = self._next_slot(now)
+                if slot <= now:
+                    self._sent += 1
+                    self._last_sent = now
+                    if self._remaining is not None:
+                        self._remaining -= 1
+                    if self._started is None:
+                        self._started = now
+                    return self._sent, waited
+            if spent_until > now and waited + (spent_until - now) > max_wait:
+                raise BudgetWaitTooLong(spent_until - now, reason)
+            nap = min(slot - now, POLL)
+            self._sleep(nap)
+            if spent_until > now:
+                waited += nap
+
+    def _margin(self) -> float:
+        return min(1.0, 0.02 * self.window)
+
+    def _roll(self, now: float) -> None:
+        """The known window has ended: assume a fresh one until an answer says otherwise."""
+        if self._reset_at is None or now < self._reset_at + self._margin():
+            return
+        if self._window_id is not None:
+            self._stale_upto = max(self._stale_upto, self._window_id)
+        self._remaining = float(self.limit) if self.limit is not None else None
+        self._observed_at = now
+        while self._reset_at <= now:
+            self._reset_at += self.window
+        self._share_base = None
+
+    def _next_slot(self, now: float) -> tuple[float, float, str]:
+        """(earliest send time, end of a spent-budget wait or -inf, why)."""
+        slot = max(now, self._last_sent + self._cap_interval)
+        spent_until = -math.inf
+        reason = ""
+        if self._paused_until > now:
+            spent_until, reason = self._paused_until, self._paused_reason
+        if self._remaining is not None and self._reset_at is not None:
+            # what other clients spent since the last answer, at the rate they were measured at
+            remaining = self._remaining - self._others_rate * max(now - self._observed_at, 0.0)
+            # with other clients about, leave the window's last request to them: our view of the
+            # counter is one answer old, and two clients spending the same last request means a 429
+            reserve = 1.0 if self._share < SHARED else 0.0
+            if remaining < 1 + reserve:
+                end = self._reset_at + self._margin()
+                if end > spent_until:
+                    spent_until = end
+                    reason = "X-RateLimit-Remaining is 0"
+            else:
+                usable = max(remaining * self._share, 1.0)
+                pace = max(self._reset_at - self._last_sent, 0.0) / (usable + 1.0)
+                slot = max(slot, self._last_sent + pace)
+        elif self._learned is not None:
+            slot = max(slot, self._last_sent + 1.0 / self._learned)
+        return max(slot, spent_until), spent_until, reason
+
+    # ------------------------------------------------------------------ answers
+    def observe(self, seq: int, status: int, headers: Mapping[str, str]) -> None:
+        """Learn from one answer (any status) to request number ``seq``."""
+        parsed = parse_rate_headers(headers)
+        with self._lock:
+            self._responses += 1
+            if parsed is None:
+                if status < 400 and self._learned is not None:
+                    self._ok_since_event += 1
+                    self._learned *= 1.0 + INCREASE_PER_REQUEST
+                elif status < 400:
+                    self._ok_since_event += 1
+                return
+            self._observe_window(seq, parsed, headers.get("Date"))
+
+    def _observe_window(self, seq: int, parsed: tuple[int | None, float, float], date: str | None) -> None:
+        limit, remaining, reset_epoch = parsed
+        now = self._clock()
+        wall = self._wall()
+        if date:
+            try:
+                server_now = parsedate_to_datetime(date).timestamp()
+            except (TypeError, ValueError, IndexError):
+                server_now = None
+            if server_now is not None:
+                skew = server_now - wall
+                self._skew = skew if abs(skew) > 2.0 else 0.0
+        reset_in = reset_epoch - (wall + self._skew)
+        if not 0.0 < reset_in <= MAX_RESET:
+            reset_in = self.window  # Reset looks off: trust Remaining and a window from now
+        if reset_epoch <= self._stale_upto:
+            return  # an answer from a window we already left
+        if limit is not None:
+            self.limit = limit
+        self._window_guess = max(self._window_guess, reset_in)
+        later_sends = self._sent - seq  # ours, sent after this one: not in this answer's count
+        estimate = remaining - later_sends
+        if self._window_id is None or reset_epoch > self._window_id + 1e-6:
+            if self._window_id is not None:
+                gap = reset_epoch - self._window_id
+                self._window_len = gap if self._window_len is None else min(self._window_len, gap)
+                self._stale_upto = max(self._stale_upto, self._window_id)
+            self._window_id = reset_epoch
+            self._remaining = estimate
+            self._observed_at = now
+            self._reset_at = now + reset_in
+            self._share_base = (remaining, self._responses, now)
+            return
+        if reset_epoch < self._window_id - 1e-6:
+            return
+        self._remaining = estimate if self._remaining is None else min(self._remaining, estimate)
+        self._observed_at = now
+        self._reset_at = now + reset_in
+        if self._share_base is None:
+            self._share_base = (remaining, self._responses, now)
+            return
+        base_remaining, base_responses, base_time = self._share_base
+        spent = base_remaining - remaining
+        ours = self._responses - base_responses
+        if spent >= max(4.0, (self.limit or 0) / 5.0) and ours > 0:
+            measured = min(1.0, max(0.05, ours / spent))
+            self._share = 0.5 * self._share + 0.5 * measured
+            if now > base_time:
+                others = max(spent - ours, 0.0) / (now - base_time)
+                self._others_rate = 0.5 * self._others_rate + 0.5 * others
+
+    def on_429(self, seq: int, retry_after: float | None, headers: Mapping[str, str]) -> float:
+        """A 429 to request ``seq``: pause every thread; returns the pause in seconds.
+
+        With headers the pause lasts until the window resets; else ``Retry-After`` (1 s when
+        absent) and the rate learned so far is lowered (see the module docstring).
+        """
+        with self._lock:
+            now = self._clock()
+            if self._reset_at is not None and parse_rate_headers(headers) is not None:
+                wait = max(self._reset_at + self._margin() - now, 0.0)
+                self._remaining = 0.0
+            else:
+                wait = retry_after if retry_after is not None else 1.0
+                self._learn_from_429(now, wait)
+            self._paused_until = max(self._paused_until, now + wait)
+            self._paused_reason = "the account's request budget is spent (HTTP 429)"
+            return wait
+
+    def _learn_from_429(self, now: float, wait: float) -> None:
+        frees_at = now + wait
+        if self._last_event is not None and now < self._last_event:
+            return  # another 429 of the same refusal (requests that were in flight together)
+        if self._last_event is None:
+            span = frees_at - (self._started if self._started is not None else now)
+        else:
+            span = frees_at - self._last_event
+        if span > 0 and self._ok_since_event > 0:
+            estimate = RATE_HEADROOM * self._ok_since_event / span
+            if self._learned is None:
+                self._learned = estimate
+            else:
+                self._learned = min(self._learned * DECREASE, max(estimate, self._learned * 0.5))
+        elif self._learned is not None:
+            self._learned *= DECREASE
+        self._last_event = frees_at
+        self._ok_since_event = 0

@@ -3,7 +3,9 @@
 What is retryable (:class:`TransientError`: 5xx, 408/425, connection errors, timeouts, unreadable
 bodies), how long to wait (exponential backoff from ``retry_delay``, jittered, capped; ``Retry-After``
 wins) and when to stop (``retry_limit`` retries after the first attempt). Also turns an HTTP error
-answer into an :class:`ExotelError` using only Exotel's error fields, never the raw body.
+answer into an :class:`ExotelError` using only Exotel's error fields (``response.error_data`` or a
+``RestException``'s ``Code`` and ``Message``), never the raw body. A 429 is not retried here: the
+hook waits it out under the request budget (``_budget``) without spending ``retry_limit``.
 """
 
 from __future__ import annotations
@@ -88,13 +90,21 @@ def error_from_response(response: requests.Response, method: str, endpoint: str)
     """Build an error from an HTTP answer using only Exotel's error fields — never the raw body."""
     status = response.status_code
     request_id = None
-    code = None
+    code: int | str | None = None
     detail = ""
     try:
         body = response.json()
     except ValueError:
         body = None
-    if isinstance(body, dict):
+    rest = body.get("RestException") if isinstance(body, dict) else None
+    if isinstance(rest, dict):  # {"RestException": {"Status", "Message", "Code"}}, e.g. a 429
+        raw_code = rest.get("Code")
+        code = raw_code if isinstance(raw_code, int | str) and not isinstance(raw_code, bool) else None
+        if isinstance(code, str):
+            code = redact(code)[:80]
+        message_text = rest.get("Message")
+        detail = redact(str(message_text))[:300] if message_text else ""
+    elif isinstance(body, dict):
         request_id = body.get("request_id") if isinstance(body.get("request_id"), str) else None
         resp = body.get("response")
         error_data = resp.get("error_data") if isinstance(resp, dict) else body.get("error_data")

@@ -54,10 +54,11 @@ from airflow_provider_exotel._validation import (
 from airflow_provider_exotel.exceptions import (
     ExotelAuthError,
     ExotelError,
+    ExotelRateLimitError,
     ExotelRequestError,
     ExotelValidationError,
 )
-from airflow_provider_exotel.hooks._budget import RateLimiter
+from airflow_provider_exotel.hooks._budget import BudgetWaitTooLong, RequestBudget
 from airflow_provider_exotel.hooks._incremental import ResumePoint, iter_created_between, iter_resumed
 from airflow_provider_exotel.hooks._paging import FetchPage, Pager, page_contacts, page_total
 from airflow_provider_exotel.hooks._retry import (
@@ -177,14 +178,20 @@ class ExotelContactsHook(HttpHook):
     :param exotel_conn_id: id of the ``exotel`` connection.
     :param timeout: seconds to wait for each HTTP request (connect and read), > 0 and <= 3600. The
         connection extra ``timeout`` is used when this is left at its default.
-    :param retry_limit: retries after the first attempt for 429, 5xx, connection errors, timeouts
-        and unreadable bodies (so ``retry_limit + 1`` attempts at most), 0..50.
+    :param retry_limit: retries after the first attempt for 5xx, connection errors, timeouts and
+        unreadable bodies (so ``retry_limit + 1`` attempts at most), 0..50. A 429 is not counted:
+        it is waited out under ``rate_limit_wait``.
     :param retry_delay: first backoff in seconds (0..600); doubles per retry with jitter, capped at
         60 s. A ``Retry-After`` header wins.
-    :param requests_per_minute: request budget shared by all threads of this hook, 1..60000;
-        ``None`` (and no connection extra) means unlimited.
+    :param requests_per_minute: a fixed cap (1..60000) shared by all threads of this hook (also the
+        connection extra ``requests_per_minute``). Not needed for Exotel's own limit: the hook paces itself
+        from the ``X-RateLimit-*`` headers (shared fairly with other clients of the account) and,
+        without them, from the 429s it meets. The tighter of the cap and the account's budget applies.
     :param concurrency: requests in flight at most, for paging and bulk updates, 1..32
-        (1 = sequential).
+        (1 = sequential); the request budget decides when each goes out.
+    :param rate_limit_wait: seconds one request may wait for the account's budget (after 429s, or
+        while ``X-RateLimit-Remaining`` is 0) before :class:`ExotelRateLimitError` is raised,
+        0..86400 (0: raise at the first 429); default 900 (15 windows of a minute).
     """
 
     conn_name_attr = "exotel_conn_id"
@@ -201,6 +208,7 @@ class ExotelContactsHook(HttpHook):
         retry_delay: float = 1.0,
         requests_per_minute: float | None = None,
         concurrency: int = 4,
+        rate_limit_wait: float = 900.0,
         **kwargs: Any,
     ) -> None:
         if not isinstance(exotel_conn_id, str) or not exotel_conn_id:
@@ -211,6 +219,7 @@ class ExotelContactsHook(HttpHook):
             retry_delay=retry_delay,
             requests_per_minute=requests_per_minute,
             concurrency=concurrency,
+            rate_limit_wait=rate_limit_wait,
         )
         kwargs.setdefault("method", "GET")
         super().__init__(http_conn_id=exotel_conn_id, **kwargs)
@@ -220,9 +229,10 @@ class ExotelContactsHook(HttpHook):
         self.retry_delay = float(retry_delay)
         self._rpm_arg = requests_per_minute
         self.concurrency = concurrency
+        self.rate_limit_wait = float(rate_limit_wait)
         self._setup_lock = threading.Lock()
         self._session: requests.Session | None = None
-        self._limiter: RateLimiter | None = None
+        self._budget: RequestBudget | None = None
         self._pager = Pager(self._fetch_page, concurrency, self.log)
         self._api_base: str = ""
         self.account_sid: str = ""
@@ -354,7 +364,7 @@ class ExotelContactsHook(HttpHook):
                 self.base_url = api_base
                 self._base_url_initialized = True
                 self.account_sid = account_sid
-                self._limiter = RateLimiter(self.requests_per_minute)
+                self._budget = RequestBudget(self.requests_per_minute)
                 # used by the inherited HttpHook.run(): keep a timeout there too, and no redirects
                 self.merged_extra = {"timeout": self.timeout, "allow_redirects": False}
                 self._session = session
@@ -397,29 +407,54 @@ class ExotelContactsHook(HttpHook):
         if json_body is not None:
             data = json.dumps(json_body, separators=(",", ":")).encode()
         label = f"{method} {endpoint}"
+        budget = self._budget
+        assert budget is not None
+        waited = 0.0  # for the account's budget, over every attempt of this request
+        last_429: list[ExotelError] = []
 
         def attempt() -> dict[str, Any]:
-            assert self._limiter is not None
-            self._limiter.acquire()
-            try:
-                response = session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=data,
-                    headers={"Content-Type": "application/json"} if data is not None else None,
-                    timeout=self.timeout,
-                    allow_redirects=False,
+            nonlocal waited
+            while True:
+                try:
+                    seq, spent_wait = budget.acquire(self.rate_limit_wait - waited)
+                except BudgetWaitTooLong as exc:
+                    raise self._rate_limit_error(label, exc, waited, last_429) from None
+                waited += spent_wait
+                try:
+                    response = session.request(
+                        method,
+                        url,
+                        params=params,
+                        data=data,
+                        headers={"Content-Type": "application/json"} if data is not None else None,
+                        timeout=self.timeout,
+                        allow_redirects=False,
+                    )
+                except requests.Timeout as exc:
+                    raise TransientError(
+                        ExotelRequestError(f"Exotel {label}: no answer within {self.timeout:g} s")
+                    ) from exc
+                except requests.RequestException as exc:
+                    raise TransientError(
+                        ExotelRequestError(f"Exotel {label}: connection failed ({type(exc).__name__})")
+                    ) from exc
+                status = response.status_code
+                budget.observe(seq, status, response.headers)
+                if status != 429:
+                    break
+                # the account's budget is spent: wait (not a retry), bounded by rate_limit_wait
+                error = error_from_response(response, method, endpoint)
+                last_429[:] = [error]
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                pause = budget.on_429(seq, retry_after, response.headers)
+                self.log.warning(
+                    "%s; waiting %.1f s for the account's request budget (429s do not count "
+                    "against retry_limit; waited %.1f of rate_limit_wait=%g s)",
+                    error,
+                    pause,
+                    waited,
+                    self.rate_limit_wait,
                 )
-            except requests.Timeout as exc:
-                raise TransientError(
-                    ExotelRequestError(f"Exotel {label}: no answer within {self.timeout:g} s")
-                ) from exc
-            except requests.RequestException as exc:
-                raise TransientError(
-                    ExotelRequestError(f"Exotel {label}: connection failed ({type(exc).__name__})")
-                ) from exc
-            status = response.status_code
             if status in accept_statuses:
                 try:
                     body = response.json()
@@ -440,8 +475,6 @@ class ExotelContactsHook(HttpHook):
             error = error_from_response(response, method, endpoint)
             if status in RETRYABLE_STATUS:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                if status == 429:
-                    self._limiter.pause(retry_after if retry_after is not None else self.retry_delay)
                 raise TransientError(error, retry_after)  # type: ignore[arg-type]
             raise error
 
@@ -464,6 +497,36 @@ class ExotelContactsHook(HttpHook):
                 error_code=err.error_code,
                 request_id=err.request_id,
             ) from None
+
+    def _rate_limit_error(
+        self, label: str, exc: BudgetWaitTooLong, waited: float, last_429: list[ExotelError]
+    ) -> ExotelRateLimitError:
+        """The budget stays spent past ``rate_limit_wait``: the error (logged, then raised)."""
+        cause = last_429[0] if last_429 else None
+        what = str(cause) if cause is not None else f"Exotel {label}: HTTP 429 avoided ({exc.reason})"
+        message = (
+            f"{what}; the account's request budget frees up in {exc.wait:.1f} s, past "
+            f"rate_limit_wait={self.rate_limit_wait:g} s (waited {waited:.1f} s). Other tasks may "
+            "be using the account's budget; raise rate_limit_wait or schedule them apart"
+        )
+        self.log.error("%s", message)
+        return ExotelRateLimitError(
+            message,
+            status=429,
+            error_code=cause.error_code if cause is not None else None,
+            request_id=cause.request_id if cause is not None else None,
+        )
+
+    def request_budget(self) -> float | None:
+        """The account's request budget as far as the hook knows it, in requests per minute.
+
+        The tightest of ``requests_per_minute``, the budget Exotel announced (``X-RateLimit-Limit``
+        per window) and the rate learned from 429s; ``None`` before anything is known.
+        """
+        budget = self._budget
+        if budget is None:
+            return float(self.requests_per_minute) if self.requests_per_minute else None
+        return budget.requests_per_minute_known()
 
     def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None

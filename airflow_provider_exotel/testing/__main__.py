@@ -1,6 +1,7 @@
 """Serve the Exotel simulator from the command line.
 
     python -m airflow_provider_exotel.testing --port 8089 --contacts 500 --lists 3 --list-size 50
+    python -m airflow_provider_exotel.testing --contacts 2000 --account-limit 30 --account-window 60
 
 Prints the base URL and an ``AIRFLOW_CONN_EXOTEL_DEFAULT`` connection JSON, then serves until
 Ctrl-C or SIGTERM.
@@ -51,6 +52,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--list-size", type=int, default=50, help="contacts per seeded list")
     p.add_argument("--latency-ms", type=float, default=0.0, help="added latency per request")
     p.add_argument("--rate-limit", type=int, default=None, help="requests per minute (sliding window)")
+    p.add_argument(
+        "--account-limit",
+        type=int,
+        default=None,
+        help="Exotel's account limit: requests per fixed window, with X-RateLimit-* headers",
+    )
+    p.add_argument(
+        "--account-window", type=float, default=60.0, help="window of --account-limit in seconds (default 60)"
+    )
+    p.add_argument(
+        "--hide-rate-limit-headers",
+        action="store_true",
+        help="enforce --account-limit without sending the X-RateLimit-* headers",
+    )
     p.add_argument("--api-key", default="test-key")
     p.add_argument("--api-token", default="test-token")
     p.add_argument("--account-sid", default="acct1")
@@ -69,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list_size < 0 or args.contacts < 0 or args.lists < 0:
         print("counts must be non-negative", file=sys.stderr)
         return 2
+    if (args.account_limit is not None and args.account_limit < 1) or args.account_window <= 0:
+        print("--account-limit must be >= 1 and --account-window > 0", file=sys.stderr)
+        return 2
     sim = ExotelSimulator(
         api_key=args.api_key,
         api_token=args.api_token,
@@ -79,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limit_per_minute=args.rate_limit,
         echo_headers_in_errors=args.echo_headers,
         seed=args.seed,
+        account_limit=args.account_limit,
+        account_window=args.account_window,
+        rate_limit_headers=not args.hide_rate_limit_headers,
     )
     if args.contacts:
         sim.seed_contacts(args.contacts)

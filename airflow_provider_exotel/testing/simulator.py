@@ -49,6 +49,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from airflow_provider_exotel.testing._campaign import CampaignEndpoints
+from airflow_provider_exotel.testing._ratelimit import AccountWindow
 from airflow_provider_exotel.testing.control import is_control_path, serve_control
 
 __all__ = [
@@ -231,6 +232,8 @@ class RecordedRequest:
     timestamp: float = field(default_factory=time.time)
     duration: float | None = None
     client_port: int | None = None
+    #: ``X-RateLimit-*`` (and ``Retry-After``) headers of the account limit sent with the answer
+    rate_headers: dict[str, str] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         """Case-insensitive header lookup."""
@@ -250,8 +253,10 @@ class _ApiError(Exception):
         message: str | None = None,
         code: int | None = None,
         headers: dict[str, str] | None = None,
+        raw_body: bytes | None = None,
     ) -> None:
         super().__init__(description)
+        self.raw_body = raw_body
         if status in _ERRORS:
             default_code, default_message = _ERRORS[status]
         else:
@@ -317,7 +322,8 @@ class ExotelSimulator(CampaignEndpoints):
     """Stateful fake of Exotel's v2 Contacts API on ``127.0.0.1:<free port>``.
 
     Attributes settable at runtime: ``latency`` (seconds per request), ``rate_limit_per_minute``
-    (sliding 60 s window per account; ``None`` = unlimited), ``echo_headers_in_errors``,
+    (sliding 60 s window per account; ``None`` = unlimited; no headers), ``account_limit`` (Exotel's
+    fixed window with ``X-RateLimit-*`` headers, see :meth:`set_account_limit`), ``echo_headers_in_errors``,
     ``before_request`` (``callable(sim, RecordedRequest)`` run before each request is served,
     outside the state lock), ``record_requests`` and ``max_json_body_bytes``.
     """
@@ -334,6 +340,9 @@ class ExotelSimulator(CampaignEndpoints):
         rate_limit_per_minute: int | None = None,
         echo_headers_in_errors: bool = False,
         seed: int = 0,
+        account_limit: int | None = None,
+        account_window: float = 60.0,
+        rate_limit_headers: bool = True,
     ) -> None:
         self.api_key = api_key
         self.api_token = api_token
@@ -379,6 +388,10 @@ class ExotelSimulator(CampaignEndpoints):
         self._item_faults: dict[str, deque[int]] = {}
         self._rate_lock = threading.Lock()
         self._rate_window: deque[float] = deque()
+        #: Exotel's fixed-window account limit with X-RateLimit-* headers (``set_account_limit``)
+        self.account_limit: AccountWindow | None = None
+        if account_limit is not None:
+            self.set_account_limit(account_limit, window=account_window, headers=rate_limit_headers)
 
         # server
         self._server: _Server | None = None
@@ -801,6 +814,31 @@ class ExotelSimulator(CampaignEndpoints):
     def reset_rate_limit(self) -> None:
         with self._rate_lock:
             self._rate_window.clear()
+        if self.account_limit is not None:
+            self.account_limit.clear()
+
+    def set_account_limit(
+        self, limit: int | None, *, window: float = 60.0, headers: bool = True
+    ) -> AccountWindow | None:
+        """Limit the account like Exotel: ``limit`` requests per fixed ``window`` seconds.
+
+        Every answer then carries ``X-RateLimit-Limit/-Remaining/-Reset`` (``headers=False`` hides
+        them); a request past the budget gets 429, ``Retry-After`` and Exotel's ``RestException``
+        body. The counter is the server's, shared by every client (threads or processes). Scale
+        ``window`` down (e.g. 2 s) to test or benchmark many windows quickly. ``None`` removes it.
+        Returns the :class:`AccountWindow` (its ``admitted``/``refused`` counts, ``utilisation()``).
+        """
+        self.account_limit = None if limit is None else AccountWindow(limit, float(window), headers)
+        return self.account_limit
+
+    def _account_check(self, rec: RecordedRequest) -> None:
+        account = self.account_limit
+        if account is None:
+            return
+        ok, headers, body = account.admit()
+        rec.rate_headers = headers
+        if not ok:
+            raise _ApiError(429, message="Rate limit exceeded", raw_body=body)
 
     # ------------------------------------------------------------------ HTTP handling
     def _handle(self, h: _Handler) -> None:
@@ -932,6 +970,7 @@ class ExotelSimulator(CampaignEndpoints):
         retry = self._rate_check()
         if retry is not None:
             raise _ApiError(429, headers={"Retry-After": str(retry)})
+        self._account_check(rec)
         rest = segs[3:]
         method = rec.method
         campaign = self._route_campaign(rec, rest, query, parsed)  # testing/_campaign.py
@@ -1195,6 +1234,8 @@ class ExotelSimulator(CampaignEndpoints):
         ]
         if headers:
             lines.extend(f"{k}: {v}" for k, v in headers.items())
+        if rec.rate_headers:
+            lines.extend(f"{k}: {v}" for k, v in rec.rate_headers.items() if not headers or k not in headers)
         if h.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -1214,6 +1255,9 @@ class ExotelSimulator(CampaignEndpoints):
         }
         if self.echo_headers_in_errors:
             envelope["request_headers"] = dict(rec.headers)
+        if err.raw_body is not None:
+            self._send(h, rec, err.status, err.raw_body, headers=err.headers)
+            return
         self._send(h, rec, err.status, _dumps(envelope), headers=err.headers)
 
     @staticmethod

@@ -1,0 +1,127 @@
+"""Exotel's per-account request budget, as the simulator enforces it (standard library only).
+
+A fixed window of ``window`` seconds (60 at Exotel) admits ``limit`` requests of the account; windows
+are aligned to the epoch, so every client of the server (threads and processes alike) shares one
+counter, as at Exotel. Every answer carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
+``X-RateLimit-Reset`` (epoch seconds of the window's end) unless ``headers`` is off; a request past
+the budget is refused with 429, ``Retry-After`` (seconds to the window's end) and Exotel's
+``RestException`` body. Scaled-down windows (tests, benchmarks) give ``Reset`` and ``Retry-After``
+with millisecond precision; 60 s windows give whole seconds as Exotel does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+
+
+def _seconds(value: float, whole: bool) -> str:
+    if whole:
+        return str(math.ceil(value))
+    return f"{value:.3f}"
+
+
+@dataclass
+class AccountWindow:
+    """Fixed-window account limit with counters shared by every client of one simulator.
+
+    :param limit: requests admitted per window.
+    :param window: window length in seconds (60 at Exotel; scale it down in tests).
+    :param headers: send the ``X-RateLimit-*`` headers (off: a server that hides them).
+    """
+
+    limit: int
+    window: float = 60.0
+    headers: bool = True
+    #: epoch times of admitted / refused requests (for tests and benchmarks)
+    admitted_at: list[float] = field(default_factory=list)
+    refused_at: list[float] = field(default_factory=list)
+    _index: int = -1
+    _count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
+            raise ValueError(f"limit must be an int >= 1, got {self.limit!r}")
+        if not isinstance(self.window, int | float) or not self.window > 0:
+            raise ValueError(f"window must be a number > 0, got {self.window!r}")
+
+    @property
+    def admitted(self) -> int:
+        return len(self.admitted_at)
+
+    @property
+    def refused(self) -> int:
+        return len(self.refused_at)
+
+    def clear(self) -> None:
+        """Forget the counters and the statistics (the current window starts empty)."""
+        with self._lock:
+            self.admitted_at.clear()
+            self.refused_at.clear()
+            self._index = -1
+            self._count = 0
+
+    def admit(self) -> tuple[bool, dict[str, str], bytes | None]:
+        """Count one request: ``(admitted, headers to send, 429 body or None)``."""
+        with self._lock:
+            now = time.time()
+            index = math.floor(now / self.window)
+            if index != self._index:
+                self._index, self._count = index, 0
+            reset = (index + 1) * self.window
+            ok = self._count < self.limit
+            if ok:
+                self._count += 1
+                self.admitted_at.append(now)
+            else:
+                self.refused_at.append(now)
+            remaining = self.limit - self._count
+        whole = self.window >= 60
+        headers: dict[str, str] = {}
+        if self.headers:
+            headers = {
+                "X-RateLimit-Limit": str(self.limit),
+                "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": str(int(reset)) if whole else f"{reset:.3f}",
+            }
+        if ok:
+            return True, headers, None
+        wait = max(reset - now, 0.001)
+        headers["Retry-After"] = _seconds(wait, whole)
+        body = {
+            "RestException": {
+                "Status": 429,
+                "Message": f"Rate limit exceeded. Try again in {math.ceil(wait)} seconds.",
+                "Code": "RATE_LIMIT_EXCEEDED",
+            }
+        }
+        return False, headers, json.dumps(body).encode()
+
+    def window_counts(self) -> dict[int, int]:
+        """Admitted requests per window (keyed by window index)."""
+        counts: dict[int, int] = {}
+        for t in list(self.admitted_at):
+            index = math.floor(t / self.window)
+            counts[index] = counts.get(index, 0) + 1
+        return counts
+
+    def utilisation(self) -> float:
+        """Fraction of the limit used: mean admitted per window ÷ ``limit``.
+
+        Over the complete windows between the first and the last admission (the first and last
+        windows are partial); with fewer than two such windows, over the span of the admissions.
+        """
+        counts = self.window_counts()
+        if not counts:
+            return 0.0
+        first, last = min(counts), max(counts)
+        inner = [counts.get(i, 0) for i in range(first + 1, last)]
+        if len(inner) >= 2:
+            return sum(inner) / len(inner) / self.limit
+        ts = self.admitted_at
+        span = ts[-1] - ts[0]
+        return (len(ts) - 1) / span * self.window / self.limit if span > 0 else 0.0
