@@ -19,6 +19,7 @@ EXAMPLE_DAG_IDS = [
     "example_exotel_campaign_audience",
     "example_exotel_export_consumer",
     "example_exotel_export_contacts",
+    "example_exotel_incremental_export",
     "example_exotel_mapped_lists",
     "example_exotel_sync_contacts",
 ]
@@ -255,3 +256,48 @@ def test_audience_dag_stops_before_writing_when_the_plan_would_empty_the_list(
     assert result.xcom("plan_sync")["removed_from_list"] == 180
     assert {r.method for r in seeded_simulator.requests} == {"GET"}
     assert len(seeded_simulator.lists[seeded_simulator.list_by_name("Example campaign")["sid"]]) == 200
+
+
+# ----------------------------------------------------------------------------------- incremental
+def test_incremental_dag_exports_consecutive_days_exactly_once(airflow_harness, exotel_simulator, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    created = [start - timedelta(days=1) + timedelta(minutes=37 * i) for i in range(200)]  # ~5 days
+    created += [start + timedelta(days=d) for d in (0, 0, 1, 1, 1, 2)]  # ties on the midnights
+    for moment in created:
+        exotel_simulator.insert_contact(date_created=moment)
+    env = {
+        "AIRFLOW_CONN_EXOTEL_DEFAULT": exotel_simulator.connection_json(),
+        "EXOTEL_EXAMPLE_DATA_DIR": str(tmp_path / "data"),
+    }
+
+    files = []
+    for day in ("2024-03-02", "2024-03-03"):  # two consecutive runs, as a backfill would make
+        result = airflow_harness.run_dag(
+            "example_exotel_incremental_export", dags_folder=EXAMPLE_DAGS, env=env, logical_date=day
+        )
+        result.assert_success()
+        files.append(Path(result.xcom("export_new_contacts")["path"]))
+
+    def interval(path: Path) -> tuple[datetime, datetime]:
+        a, b = path.stem.split("_")
+        return tuple(datetime.strptime(x, "%Y%m%dT%H%M%S").replace(tzinfo=UTC) for x in (a, b))
+
+    (s1, e1), (s2, e2) = interval(files[0]), interval(files[1])
+    assert e1 - s1 == timedelta(days=1) and e1 == s2 and e2 - s2 == timedelta(days=1)
+    by_sid = {c["sid"]: c["date_created"] for c in exotel_simulator.contacts}
+
+    def window(lo: datetime, hi: datetime) -> list[str]:
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        return [
+            sid
+            for sid in reversed(list(by_sid))  # newest first, ties in server order
+            if lo <= datetime.strptime(by_sid[sid], fmt).replace(tzinfo=UTC) < hi
+        ]
+
+    first, second = ([c["sid"] for c in read_jsonl(f)] for f in files)
+    assert first == window(s1, e1) and second == window(s2, e2)
+    assert len(first) > 30 and len(second) > 30
+    assert not set(first) & set(second)
+    assert sorted(first + second) == sorted(window(s1, e2))
