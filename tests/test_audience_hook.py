@@ -164,6 +164,25 @@ def test_create_after_a_503_resends_only_what_was_not_created(exotel_simulator):
     assert result.ok and len(exotel_simulator) == 2
 
 
+@pytest.mark.parametrize(
+    "fault",
+    ["429", "500", "502_html", "503", "504", "reset", "reset_after_apply", "truncated_json", "html_200"],
+)
+def test_every_contact_is_created_exactly_once_whatever_happens_to_the_first_answer(exotel_simulator, fault):
+    exotel_simulator.seed_contacts(25)
+    exotel_simulator.add_faults(fault, method="POST", path_endswith="/contacts")
+    rows = [{"number": n} for n in numbers(10)]
+
+    result = make_hook().create_contacts(rows)
+
+    assert result.ok and [c["number"] for c in result.created] == [r["number"] for r in rows]
+    for created in result.created:
+        assert [c["sid"] for c in exotel_simulator.contacts_with_number(created["number"])] == [
+            created["sid"]
+        ]
+    assert 1 <= len(posts(exotel_simulator)) <= 2
+
+
 # ------------------------------------------------------------------------------------ one contact
 @pytest.mark.parametrize("as_list", [False, True])
 def test_get_contact_reads_one_object_answered_as_object_or_one_item_list(exotel_simulator, as_list):

@@ -107,6 +107,28 @@ def test_create_operator_dead_letters_refused_rows_and_fails_past_max_failures(e
     assert result["failed_numbers"] == ["+918000000000", "+918000000001", "+918000000002"]
 
 
+def test_create_operator_dead_letters_contacts_it_could_not_add_to_the_list(exotel_simulator, tmp_path):
+    lst = exotel_simulator.add_list("l")
+    rows = [{"number": f"+91800000000{i}"} for i in range(3)]
+    failed = tmp_path / "failed.jsonl"
+
+    def delete_second(sim):
+        sim.delete_contact(sim.contacts_with_number("+918000000001")[0]["sid"])
+
+    exotel_simulator.on_nth_request(2, delete_second, method="POST")  # just before the list POST
+
+    result = ExotelCreateContactsOperator(
+        task_id="create", contacts=rows, list_sid=lst["sid"], failed_output_path=str(failed), max_failures=1
+    ).execute(context={})
+
+    assert result["created"] == 3 and result["failed_numbers"] == ["+918000000001"]
+    dead = read_jsonl(failed)
+    assert [d["number"] for d in dead] == ["+918000000001"]
+    assert dead[0]["error"]["stage"] == "list_add" and dead[0]["error"]["code"] == 404
+    assert dead[0]["error"]["contact_sid"]
+    assert len(exotel_simulator.lists[lst["sid"]]) == 2
+
+
 def test_create_operator_dry_run_validates_and_sends_nothing(exotel_simulator):
     result = ExotelCreateContactsOperator(
         task_id="create", contacts=[{"number": "+918000000000"}], dry_run=True

@@ -192,7 +192,9 @@ class ExotelCreateContactsOperator(_AudienceBase):
     plus ``"path"`` with ``output_path``. Rows that failed (to be created, or with ``list_sid`` to be
     added to the list) are written to ``failed_output_path`` as the input row plus ``"error":
     {"code", "message", "stage"}`` (``create`` or ``list_add``) before the task fails for more than
-    ``max_failures`` of them; the file replays as ``input_path``.
+    ``max_failures`` of them; the file replays as ``input_path``. Rows that failed at ``list_add``
+    exist in Exotel already (``error.contact_sid``): replay those with
+    :class:`ExotelSyncContactsOperator`, which matches numbers, rather than creating them again.
 
     :param contacts: list of contact dicts to create. Templated.
     :param input_path: local path or storage URL of a JSON Lines file of contacts. Templated.
@@ -354,7 +356,9 @@ class ExotelCreateContactsOperator(_AudienceBase):
         """Add one chunk's created contacts to ``list_sid``; failures join ``part.failed``."""
         number_of = {c["sid"]: c["number"] for c in part.created}
         try:
-            added = self.hook.add_contacts_to_list(self.list_sid, list(number_of), batch_size=MAX_LIST_ADD)  # type: ignore[arg-type]
+            added = self.hook.add_contacts_to_list(
+                str(self.list_sid), list(number_of), batch_size=MAX_LIST_ADD
+            )
             failures = [(f["sid"], f["code"], f["message"]) for f in added.failed]
         except ExotelValidationError:
             raise
@@ -365,7 +369,7 @@ class ExotelCreateContactsOperator(_AudienceBase):
             number = number_of[sid]
             message = f"created as {sid} but not added to list {self.list_sid}: {message}"
             part.failed.append({"number": number, "code": code, "message": message})
-            _dead_letter(failed_fh, originals[number], code, message, "list_add", sid=sid)
+            _dead_letter(failed_fh, originals[number], code, message, "list_add", contact_sid=sid)
         return aborted
 
 
@@ -384,7 +388,7 @@ def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
 # Sync
 # --------------------------------------------------------------------------------------------------
 class _AccountIndex:
-    """Exotel's contacts as the sync needs them: number → (sid, field digests), ~150 bytes each.
+    """Exotel's contacts as the sync needs them: number → (sid, field digests), ~230 bytes each.
 
     Full contact dicts are not kept: for a million contacts that would be gigabytes. Several
     contacts with one number: the oldest (``date_created``, then first seen) is the match.
