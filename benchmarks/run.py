@@ -52,6 +52,7 @@ import _lib  # noqa: E402
 PLUGINS: list[str] = [
     "bench_budget",
     "bench_audience",  # A1-A4
+    "bench_incremental",  # I1-I2
 ]
 
 RESULTS = HERE / "RESULTS.md"
