@@ -306,3 +306,48 @@ def test_temporaries_left_by_killed_tries_are_removed_once_the_output_is_in_plac
 
     assert hidden(tmp_path) == [other.name]
     assert len(sids(target)) == 40
+
+
+def test_an_incremental_export_failing_inside_a_run_of_equal_timestamps_resumes_exactly(
+    exotel_simulator, tmp_path
+):
+    for i in range(300):  # 100 older, then 120 sharing one second, then 80 newer
+        second = i if i < 100 else (100 if i < 220 else i)
+        exotel_simulator.insert_contact(date_created=BASE + timedelta(seconds=second))
+    window = {
+        "created_from": BASE.isoformat(),
+        "created_to": (BASE + timedelta(seconds=290)).isoformat(),
+        "hook_params": {**FAST, "concurrency": 1, "retry_limit": 0},
+    }
+    reference, _ = full_export(exotel_simulator, tmp_path / "ref.jsonl", **window)
+    target = tmp_path / "window.jsonl"
+    # bisection (~9 requests), then pages of 20 from the newest: the 15th GET is inside the tie run
+    exotel_simulator.clear_requests()
+    exotel_simulator.on_nth_request(15, lambda s: s.add_faults("503"), method="GET")
+
+    with pytest.raises(ExotelError):
+        ExotelFetchContactsOperator(task_id="f", output_path=str(target), **window).execute(context={})
+    partial = tmp_path / f".exotel-{target_key(target)}.partial.jsonl"
+    held = [json.loads(line) for line in partial.read_text().splitlines()]
+    assert held[-1]["date_created"] == "2024-01-01T00:01:40Z"  # stopped among the equal timestamps
+    ExotelFetchContactsOperator(task_id="f", output_path=str(target), **window).execute(context={})
+
+    assert target.read_bytes() == reference
+
+
+def test_a_resumed_export_still_stops_at_max_records(exotel_simulator, tmp_path):
+    exotel_simulator.seed_contacts(1000)
+    target = tmp_path / "contacts.jsonl"
+    hook_params = {**FAST, "concurrency": 1, "retry_limit": 0}
+
+    def run():
+        return ExotelFetchContactsOperator(
+            task_id="f", output_path=str(target), max_records=333, hook_params=hook_params
+        ).execute(context={})
+
+    exotel_simulator.on_nth_request(8, lambda s: s.add_faults("503"), method="GET")
+    with pytest.raises(ExotelError):
+        run()
+
+    assert run()["count"] == 333
+    assert sids(target) == exotel_simulator.contact_sids[:333]
