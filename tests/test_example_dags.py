@@ -207,6 +207,29 @@ def test_mapped_dag_fetches_each_list_to_its_own_file(airflow_harness, seeded_si
     assert result.xcom("summarise")["total"] == 150
 
 
+def _rendered_map_indexes(result, task_id: str) -> dict[str, str | None]:
+    rows = result._query(
+        "SELECT map_index, rendered_map_index, state FROM task_instance "
+        "WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index >= 0 ORDER BY map_index",
+        (result.dag_id, result.run_id, task_id),
+    )
+    return {rendered: state for _, rendered, state in rows}
+
+
+def test_mapped_fetches_are_named_after_their_list_and_a_failed_one_says_which(
+    airflow_harness, seeded_simulator, dag_env
+):
+    """``map_index_template="{{ task.list_sid }}"``: the UI names each mapped instance by its list."""
+    env = {**dag_env, "EXOTEL_EXAMPLE_LIST_SIDS": "list0,no_such_list,list2"}
+    result = airflow_harness.run_dag("example_exotel_mapped_lists", dags_folder=EXAMPLE_DAGS, env=env)
+
+    assert _rendered_map_indexes(result, "fetch_list") == {
+        "list0": "success",
+        "no_such_list": "failed",  # Exotel answered 404 for that list: the failed instance names it
+        "list2": "success",
+    }
+
+
 # ---------------------------------------------------------------------------------------- audience
 def test_audience_dag_plans_checks_then_syncs_the_audience_into_a_new_list(
     airflow_harness, seeded_simulator, dag_env

@@ -39,6 +39,7 @@ from airflow_provider_exotel.operators.contacts import (
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
     from airflow_provider_exotel.hooks.contacts import BulkCreateResult
 
@@ -253,6 +254,22 @@ class ExotelCreateContactsOperator(_AudienceBase):
             (lambda v: _check_path("output_path", v), self.output_path),
             (lambda v: check_int("batch_size", v, minimum=1, maximum=MAX_BULK_CREATE), self.batch_size),
         ]
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """OpenLineage: ``input_path`` read; the Exotel contacts (and ``list_sid``'s members) and
+        ``output_path`` written — nothing written for a dry run.
+
+        :param task_instance: the finished task instance (unused).
+        """
+        from airflow_provider_exotel.operators._lineage import operator_lineage
+
+        writes = not self.validate_only
+        return operator_lineage(
+            self,
+            exotel_outputs=([None] + ([self.list_sid] if self.list_sid else [])) if writes else [],
+            file_inputs=[self.input_path],
+            file_outputs=[self.output_path] if writes else [],
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._check_arguments(at_runtime=True)
@@ -543,6 +560,23 @@ class ExotelSyncContactsOperator(_AudienceBase):
             raise ExotelValidationError("remove_missing=True needs a list: set list_sid or list_name")
 
     # ------------------------------------------------------------------ run
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """OpenLineage: ``input_path`` and ``current_path`` (or the account's contacts) and the
+        list's members read; the Exotel contacts and the list's members written (not for a dry run).
+
+        :param task_instance: the finished task instance (unused).
+        """
+        from airflow_provider_exotel.operators._lineage import operator_lineage
+
+        list_sid = getattr(self, "_lineage_list_sid", None) or self.list_sid
+        lists = [list_sid] if list_sid else []
+        return operator_lineage(
+            self,
+            exotel_inputs=([] if self.current_path is not None else [None]) + lists,
+            exotel_outputs=[] if self.validate_only else [None, *lists],
+            file_inputs=[self.input_path, self.current_path],
+        )
+
     def execute(self, context: Context) -> dict[str, Any]:
         self._check_arguments(at_runtime=True)
         source = _Input(self.contacts, self.input_path)
@@ -554,6 +588,7 @@ class ExotelSyncContactsOperator(_AudienceBase):
             )
         try:
             plan = self._plan(source, rows)
+            self._lineage_list_sid = plan.list_sid  # found by list_name: for OpenLineage
             self._log_plan(plan, source)
             if self.validate_only:
                 return {
@@ -767,6 +802,7 @@ class _SyncRun:
         if lst is not None:
             self.list_sid = str(lst["sid"])
             self.op.log.info("Created list %r: %s", name, self.list_sid)
+            self.op._lineage_list_sid = self.list_sid
 
     def _create_list(self, name: str) -> dict[str, Any]:
         """The plan found no list of that name: create it (or take it, if it appeared since)."""

@@ -39,6 +39,7 @@ from airflow_provider_exotel.operators._export import ResumableExport, atomic_js
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
     from airflow_provider_exotel.hooks.contacts import BulkUpdateResult, ExotelContactsHook
     from airflow_provider_exotel.operators._audience import (
@@ -306,6 +307,19 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
 
     def _iter(self, max_records: int | None, resume: Any = None) -> Iterator[dict[str, Any]]:
         raise NotImplementedError
+
+    def _lineage_source(self) -> str | None:
+        """The Exotel dataset read, for OpenLineage: ``None`` (the account's contacts) or a list sid."""
+        return None
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """OpenLineage: the Exotel contacts read and the file written (``output_path``), if any.
+
+        :param task_instance: the finished task instance (unused).
+        """
+        from airflow_provider_exotel.operators._lineage import operator_lineage
+
+        return operator_lineage(self, exotel_inputs=[self._lineage_source()], file_outputs=[self.output_path])
 
     def _total(self) -> int | None:
         """How many contacts to expect, for progress lines (one cheap request; best effort)."""
@@ -627,6 +641,9 @@ class ExotelFetchListContactsOperator(_ExotelFetchBaseOperator):
     def _iter(self, max_records: int | None, resume: Any = None) -> Iterator[dict[str, Any]]:
         return self.hook.iter_list_contacts(self.list_sid, max_records=max_records, resume=resume)
 
+    def _lineage_source(self) -> str | None:
+        return str(self.list_sid)
+
 
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
@@ -842,6 +859,20 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
                 f"(max_failures={self.max_failures}){where}. First failures: {examples}"
             )
         return summary
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """OpenLineage: the input file read (``input_path``) and the Exotel contacts written (none
+        for a dry run).
+
+        :param task_instance: the finished task instance (unused).
+        """
+        from airflow_provider_exotel.operators._lineage import operator_lineage
+
+        return operator_lineage(
+            self,
+            exotel_outputs=[] if self.validate_only else [None],
+            file_inputs=[self.input_path],
+        )
 
     def _send(self, chunks: Any, total: int) -> BulkUpdateResult:
         """Second pass: send chunk by chunk, merging results and dead-lettering failed contacts."""
