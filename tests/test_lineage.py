@@ -93,13 +93,18 @@ def test_fetch_to_a_storage_url_reports_the_storage_namespace_and_key(exotel_sim
     ],
 )
 def test_the_exotel_namespace_is_the_api_host_of_the_connection(monkeypatch, extra, namespace):
-    conn = {"conn_type": "exotel", "login": "k", "password": "t", "extra": {"account_sid": "acme", **extra}}
+    conn = {
+        "conn_type": "exotel",
+        "login": "lineage-key",
+        "password": "lineage-token-7d2e",
+        "extra": {"account_sid": "acme", **extra},
+    }
     monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_REAL", json.dumps(conn))
-    op = ExotelFetchListContactsOperator(task_id="fetch", exotel_conn_id="exotel_real", list_sid="L 7")
+    op = ExotelFetchListContactsOperator(task_id="fetch", exotel_conn_id="exotel_real", list_sid="L7")
 
     inputs, _ = datasets(op.get_openlineage_facets_on_complete(None))  # no request is sent
 
-    assert inputs == [(namespace, "accounts/acme/lists/L%207/contacts")]
+    assert inputs == [(namespace, "accounts/acme/lists/L7/contacts")]
 
 
 def test_bulk_update_reports_the_file_read_and_the_contacts_written(exotel_simulator, tmp_path):
@@ -167,7 +172,9 @@ def test_sync_reports_the_list_it_found_by_name(exotel_simulator, tmp_path):
 
 
 def test_lineage_never_fails_a_task_whose_connection_is_gone(monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_BROKEN", json.dumps({"conn_type": "exotel", "login": "k"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_EXOTEL_BROKEN", json.dumps({"conn_type": "exotel", "login": "lineage-key"})
+    )
     op = ExotelFetchContactsOperator(
         task_id="fetch", exotel_conn_id="exotel_broken", output_path="/tmp/x.jsonl"
     )
