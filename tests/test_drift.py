@@ -6,7 +6,6 @@ from collections import Counter
 
 import pytest
 
-from airflow_provider_exotel.exceptions import ExotelRequestError
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 
 
@@ -60,21 +59,29 @@ def test_list_fetch_is_drift_safe_too(exotel_simulator):
     assert_exactly_once(got, seeded[1:], allowed_extra=[seeded[0]])
 
 
-def test_a_stable_fetch_makes_a_single_sweep(exotel_simulator):
+def test_a_stable_fetch_reads_each_page_once_with_a_one_contact_overlap(exotel_simulator):
     exotel_simulator.seed_contacts(100)
     list(ExotelContactsHook(retry_delay=0, concurrency=3).iter_contacts())
-    assert exotel_simulator.request_count(method="GET") == 5
+    offsets = sorted(int(r.query["offset"]) for r in exotel_simulator.requests)
+    assert offsets == [0, 19, 38, 57, 76, 95]
 
 
-def test_a_fetch_whose_data_never_settles_fails_instead_of_returning_a_partial_result(exotel_simulator):
-    exotel_simulator.seed_contacts(60)
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_an_account_that_keeps_growing_at_the_end_exports_without_re_reads(exotel_simulator, concurrency):
+    seeded = [c["sid"] for c in exotel_simulator.seed_contacts(300)]
     counter = {"n": 0}
 
-    def keep_inserting(sim, request):
+    def keep_appending(sim, request):
         counter["n"] += 1
-        if request.method == "GET" and counter["n"] % 2 == 0:
-            sim.insert_contact(first_name="Churn")
+        if counter["n"] % 2 == 0:  # one new contact every other request: far more than normal growth
+            sim.insert_contact(first_name="Appended")
 
-    exotel_simulator.before_request = keep_inserting
-    with pytest.raises(ExotelRequestError, match="kept changing"):
-        list(ExotelContactsHook(retry_delay=0, concurrency=1).iter_contacts())
+    exotel_simulator.before_request = keep_appending
+    hook = ExotelContactsHook(retry_delay=0, concurrency=concurrency)
+
+    got = list(hook.iter_contacts())
+
+    assert_exactly_once(got, seeded, allowed_extra=set(exotel_simulator.contact_sids) - set(seeded))
+    offsets = [int(r.query["offset"]) for r in exotel_simulator.requests]
+    assert len(offsets) == len(set(offsets))  # no page read twice
+    assert hook._pager.progress is not None and hook._pager.progress.rereads == 0

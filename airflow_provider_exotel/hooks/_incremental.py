@@ -25,7 +25,7 @@ from typing import Any
 
 from airflow_provider_exotel._validation import parse_timestamp
 from airflow_provider_exotel.exceptions import ExotelRequestError
-from airflow_provider_exotel.hooks._paging import FetchPage, Pager, page_contacts, page_total
+from airflow_provider_exotel.hooks._paging import Check, FetchPage, Pager, page_contacts, page_total
 
 #: The order an incremental fetch reads in (and yields in): newest first.
 NEWEST_FIRST = "date_created:desc"
@@ -67,13 +67,18 @@ def shifted(fetch_page: FetchPage, start: int) -> FetchPage:
     if start <= 0:
         return fetch_page
 
-    def fetch(endpoint: str, params: Mapping[str, Any], offset: int, limit: int) -> dict[str, Any]:
-        body = fetch_page(endpoint, params, offset + start, limit)
+    def view(body: dict[str, Any]) -> dict[str, Any]:
         metadata = body.get("metadata")
         total = metadata.get("total") if isinstance(metadata, Mapping) else None
         if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
             body = {**body, "metadata": {**metadata, "total": max(0, total - start)}}  # type: ignore[dict-item]
         return body
+
+    def fetch(
+        endpoint: str, params: Mapping[str, Any], offset: int, limit: int, check: Check | None = None, /
+    ) -> dict[str, Any]:
+        shifted_check = None if check is None else (lambda body: check(view(body)))
+        return view(fetch_page(endpoint, params, offset + start, limit, shifted_check))
 
     return fetch
 

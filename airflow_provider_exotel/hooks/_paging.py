@@ -1,135 +1,518 @@
 """The one paging engine, shared by every endpoint that pages (private; used by ``hooks/contacts.py``).
 
-The pager does not speak HTTP: it is given ``fetch_page(endpoint, params, offset, limit) -> body``
-(the hook's request under its retry policy and rate budget) and turns pages into a lazy iterator
-of contacts.
+The pager does not speak HTTP: it is given
+``fetch_page(endpoint, params, offset, limit, check) -> body`` (the hook's request under its retry
+policy and rate budget; ``check(body)`` runs inside the retry loop and raises
+:class:`~airflow_provider_exotel.hooks._retry.TransientError` for an answer that cannot be right, so
+such an answer is retried like a garbled body) and turns pages into a lazy iterator of contacts.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from airflow_provider_exotel._validation import MAX_PAGE_SIZE
 from airflow_provider_exotel.exceptions import ExotelRequestError
+from airflow_provider_exotel.hooks._retry import TransientError
 
-MAX_SWEEPS = 4
+#: Consecutive pages overlap by one contact: page ``k`` starts at ``k * STEP``.
+STEP = MAX_PAGE_SIZE - 1
+#: Passes over the prefix a fetch under a mutable order (``sort_by=name`` …) may make again after
+#: seeing contacts move onto pages it has already read.
+MAX_RESCANS = 3
+#: Pages read again because of drift, beyond this many plus the pages of one pass, fail the fetch.
+MAX_EXTRA_READS = 50
 
-FetchPage = Callable[[str, Mapping[str, Any], int, int], dict[str, Any]]
+Check = Callable[[dict[str, Any]], None]
+
+
+class FetchPage(Protocol):
+    """``fetch_page(endpoint, params, offset, limit, check=None) -> body``: one page request under
+    the hook's retry policy and rate budget; ``check(body)`` runs inside the retry loop."""
+
+    def __call__(
+        self,
+        endpoint: str,
+        params: Mapping[str, Any],
+        offset: int,
+        limit: int,
+        check: Check | None = None,
+        /,
+    ) -> dict[str, Any]: ...
+
+
+@dataclass
+class PagingProgress:
+    """Counts of one fetch, for progress lines and ETAs (``Pager.progress``, ``on_page``).
+
+    ``total``: the latest ``metadata.total`` seen (``None`` before the first page); ``pages``: page
+    answers received (re-reads included); ``rereads``: pages read again because the data moved;
+    ``yielded``: contacts yielded so far; ``offset``: the offset of the last page processed;
+    ``rescans``: passes made again over already-read pages (mutable sort orders only).
+    """
+
+    endpoint: str
+    total: int | None = None
+    pages: int = 0
+    rereads: int = 0
+    yielded: int = 0
+    offset: int = 0
+    rescans: int = 0
+
+    @property
+    def pages_left(self) -> int | None:
+        """Pages still to read if nothing moves (``None`` until the total is known)."""
+        if self.total is None:
+            return None
+        return max(0, -(-(self.total - self.offset - 1) // STEP))
+
+
+@dataclass
+class _Page:
+    offset: int
+    limit: int
+    total: int
+    contacts: list[dict[str, Any]]
+    seq: int = 0  # order in which answers arrived
+
+
+@dataclass
+class _Fetch:
+    """State shared by the passes of one ``paginate`` call."""
+
+    endpoint: str
+    params: dict[str, Any]
+    immutable: bool
+    max_records: int | None
+    wanted: int | None  # positions to read from offset 0 when max_records is set
+    progress: PagingProgress
+    sort_fields: tuple[str, ...] | None
+    on_page: Callable[[PagingProgress], None] | None
+    seen: set[int] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    fingerprints: dict[int, tuple[int, int]] = field(default_factory=dict)
+    rescan_to: int = -1
+    extra_reads: int = 0
+    pages_in_pass: int = 0
+
+
+def immutable_order(endpoint: str, params: Mapping[str, Any]) -> bool:
+    """Whether contacts keep their relative order while they exist (no re-read for renames).
+
+    True for ``date_created`` order (the default) and for a list's own order; any other
+    ``sort_by`` orders by a field a contact update can change.
+    """
+    sort_by = params.get("sort_by")
+    if sort_by is None or not str(sort_by).strip():
+        return True
+    field_name, _, direction = str(sort_by).strip().partition(":")
+    return (
+        "," not in sort_by
+        and field_name.strip().lower() == "date_created"
+        and direction.strip().lower() in ("", "asc", "desc")
+    )
+
+
+def sort_fields(params: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The contact fields ``sort_by`` orders by (``name`` = first and last name); None if unknown."""
+    fields: list[str] = []
+    for part in str(params.get("sort_by") or "").split(","):
+        name = part.partition(":")[0].strip().lower()
+        if name == "name":
+            fields += ["first_name", "last_name"]
+        elif name:
+            fields.append(name)
+    return tuple(fields) or None
+
+
+def _fingerprint(contact: Mapping[str, Any], fields: tuple[str, ...] | None) -> int:
+    """What must be unchanged for a contact to anchor a page under a mutable order: its sort key."""
+    if fields is None:
+        return hash(json.dumps(contact, sort_keys=True, default=str))
+    return hash(json.dumps([contact.get(f) for f in fields], default=str))
 
 
 class Pager:
-    """Offset pages of at most 20, up to ``concurrency`` in flight, yielded in server order."""
+    """Offset pages of at most 20 overlapping by one contact, up to ``concurrency`` in flight.
+
+    :param fetch_page: ``fetch_page(endpoint, params, offset, limit, check) -> body``.
+    :param concurrency: pages in flight at once (1 = strictly sequential).
+    :param log: where drift and re-reads are reported.
+    """
 
     def __init__(self, fetch_page: FetchPage, concurrency: int, log: logging.Logger | Any) -> None:
         self.fetch_page = fetch_page
         self.concurrency = concurrency
         self.log = log
+        #: counts of the fetch started last (see :class:`PagingProgress`)
+        self.progress: PagingProgress | None = None
 
     def paginate(
-        self, endpoint: str, params: dict[str, Any], max_records: int | None
+        self,
+        endpoint: str,
+        params: dict[str, Any],
+        max_records: int | None,
+        *,
+        start_offset: int = 0,
+        anchor: str | None = None,
+        seen: Iterable[str] = (),
+        on_page: Callable[[PagingProgress], None] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """The one paging engine, shared by every endpoint that pages.
+        """Yield the contacts of ``endpoint``, in server order, each exactly once.
 
-        A generator: nothing is requested until the caller starts iterating. Each sweep reads the
-        first page, learns ``metadata.total``, then reads the remaining pages with up to
-        ``concurrency`` requests in flight, yielding contacts in server order.
+        A generator: nothing is requested until the caller starts iterating; closing it (or
+        dropping it) stops the page threads. Up to ``concurrency`` pages are in flight and at most
+        ``2 × concurrency`` are held, so memory stays flat whatever the total (the only thing that
+        grows is the set of 64-bit hashes of the sids yielded: a few MB per 100k contacts).
 
-        Offset paging drifts when contacts are inserted or deleted mid-fetch (a deletion shifts a
-        contact onto a page already read; an insertion repeats one). Every contact already yielded is
-        remembered by a 64-bit hash of its sid (a few MB per 100k contacts), so repeats are dropped;
-        and when any page reports a different ``metadata.total`` than the sweep started with, another
-        sweep picks up the contacts that shifted. Hence every contact that existed for the whole
-        fetch is yielded exactly once (after drift, the shifted ones come at the end).
+        **Guarantee.** Page ``k`` is read at offset ``19·k`` with limit 20, so it should begin with
+        the contact page ``k-1`` ended with (the *seam*). A page is used only when it contains an
+        *anchor*, a contact known to lie at or before everything still to be yielded; all its
+        contacts not yielded yet are then yielded. Under ``date_created`` order (the default, asc
+        or desc) and a list's own order, contacts never overtake each other, so any contact
+        already yielded is an anchor: insertions cost nothing, and a page that lost its seam
+        (deletes before it) is followed by reads at lower offsets (19, 38, 76, … back) until one
+        holds an anchor, then forward again to the pages already in hand. Hence every contact that
+        exists for the whole fetch is yielded exactly once, and contacts created or deleted during
+        it appear at most once; appends never cost a re-read, and a growing total just means more
+        pages. Under any other ``sort_by`` (a field an update can change), an anchor must be one
+        of the last pages' contacts with an unchanged record; a seam that moved right by more than
+        the new contacts it shows means something moved onto pages already read, so the prefix is
+        read again (at most ``MAX_RESCANS`` times) — exact, **except** when changes between two
+        reads cancel out at every seam (e.g. one contact renamed onto a read page while another
+        on a read page is deleted or renamed past the frontier): offset paging cannot see those.
+        An answer that cannot be right (see :func:`parse_page`) is retried like a garbled body and
+        raises :class:`ExotelRequestError` if it persists; data that keeps moving so that more than
+        ``MAX_EXTRA_READS`` + one pass of pages are re-read raises too. Never a silent partial
+        result.
+
+        :param endpoint: path below the account, e.g. ``"contacts"``.
+        :param params: query parameters (filters, ``sort_by``); offset and limit are added.
+        :param max_records: stop after this many contacts (``None``: all).
+        :param start_offset: resume: the offset of the first contact not yet written.
+        :param anchor: resume: the sid of the last contact already written; the first read is at
+            ``start_offset - 1`` and must contain it (re-anchored like a broken seam if not).
+            Without it, reading simply starts at ``start_offset``.
+        :param seen: resume: sids already written; never yielded again.
+        :param on_page: called with the fetch's :class:`PagingProgress` after each page.
         """
-        if max_records == 0:
+        progress = PagingProgress(endpoint)
+        self.progress = progress
+        fetch = _Fetch(
+            endpoint=endpoint,
+            params=dict(params),
+            immutable=immutable_order(endpoint, params),
+            max_records=max_records,
+            wanted=None if max_records is None else start_offset + max_records,
+            progress=progress,
+            sort_fields=sort_fields(params),
+            on_page=on_page,
+        )
+        fetch.seen.update(hash(s) for s in seen)
+        return self._paginate(fetch, start_offset, anchor)
+
+    # ------------------------------------------------------------------------------------ passes
+    def _paginate(self, fetch: _Fetch, start_offset: int, anchor: str | None) -> Iterator[dict[str, Any]]:
+        if fetch.max_records == 0:
             return
-        seen: set[int] = set()
-        yielded = 0
-        first_total = None
-        for sweep in range(1, MAX_SWEEPS + 1):
-            start_total: int | None = None
-            last_total: int | None = None
-            drift = False
-            for page_total, contacts in self._sweep(endpoint, params, max_records):
-                if start_total is None:
-                    start_total = page_total
-                    first_total = page_total if first_total is None else first_total
-                elif page_total != start_total:
-                    drift = True
-                last_total = page_total
-                for contact in contacts:
-                    sid = contact.get("sid")
-                    if sid is not None:
-                        key = hash(sid)
-                        if key in seen:
-                            continue
-                        seen.add(key)
-                    yield contact
-                    yielded += 1
-                    if max_records is not None and yielded >= max_records:
-                        return
-            if not drift:
+        if anchor is not None:
+            fetch.seen.add(hash(anchor))
+            first = max(0, start_offset - 1)
+            recent: dict[int, tuple[int | None, int]] = {hash(anchor): (None, first)}
+        else:
+            first = start_offset
+            recent = {}
+        trusted = anchor is None  # the first page is taken as it is
+        stop_at: int | None = None
+        while True:
+            full = yield from self._pass(fetch, first, trusted, recent, stop_at)
+            if full or fetch.rescan_to < 0:
                 return
+            fetch.progress.rescans += 1
+            if fetch.progress.rescans > MAX_RESCANS:
+                raise ExotelRequestError(
+                    f"Exotel GET {fetch.endpoint}: contacts kept moving onto pages already read "
+                    f"(sort_by={fetch.params.get('sort_by')!r}) during {MAX_RESCANS} re-reads; the "
+                    "fetch cannot promise every contact, try again when the account is quieter"
+                )
             self.log.warning(
-                "Exotel GET %s: contacts changed during the fetch (total %s -> %s); "
-                "sweep %d of %d to pick up contacts that shifted between pages",
-                endpoint,
-                start_total,
-                last_total,
-                sweep + 1,
-                MAX_SWEEPS,
+                "Exotel GET %s: contacts moved onto pages already read (sort_by=%r); reading "
+                "offsets 0..%d again",
+                fetch.endpoint,
+                fetch.params.get("sort_by"),
+                fetch.rescan_to,
             )
-        raise ExotelRequestError(
-            f"Exotel GET {endpoint}: contacts kept changing during {MAX_SWEEPS} sweeps "
-            f"(total {first_total} -> {last_total}); the fetch cannot promise every contact, try again "
-            "when the account is quieter"
+            stop_at, fetch.rescan_to = fetch.rescan_to + STEP, -1
+            first, trusted, recent = 0, True, {}
+
+    def _pass(
+        self,
+        fetch: _Fetch,
+        start: int,
+        trusted: bool,
+        recent: dict[int, tuple[int | None, int]],
+        stop_at: int | None,
+    ) -> Generator[dict[str, Any], None, bool]:
+        """One pass from ``start`` to the end (or past ``stop_at``); True when max_records is reached."""
+        fetch.pages_in_pass = 0
+        read: set[int] = set()
+        put_back: set[int] = set()
+        buffer: dict[int, Future[_Page]] = {}
+        pool = (
+            ThreadPoolExecutor(self.concurrency, thread_name_prefix="exotel-page")
+            if self.concurrency > 1
+            else None
         )
 
-    def _sweep(
-        self, endpoint: str, params: dict[str, Any], max_records: int | None
-    ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """One pass over the pages: yield ``(metadata.total, contacts)`` per page, in offset order.
+        def read_now(offset: int) -> _Page:
+            if pool is None:
+                return self._read(fetch, offset)
+            return pool.submit(self._read, fetch, offset).result()  # never more than concurrency
 
-        The first page is read alone; the rest go out with ``concurrency`` requests in flight and a
-        window of ``2 × concurrency`` pages, so memory stays flat whatever the total.
-        """
-        first_limit = MAX_PAGE_SIZE if max_records is None else min(MAX_PAGE_SIZE, max_records)
-        body = self.fetch_page(endpoint, params, 0, first_limit)
-        page = page_contacts(body, endpoint)
-        total = page_total(body, endpoint)
-        yield total, page
-        wanted = total if max_records is None else min(total, max_records)
-        if len(page) >= wanted or len(page) < first_limit:
+        try:
+            n = start
+            cursor = start + STEP  # next offset to prefetch
+            back_origin: int | None = None
+            last_seq = 0
+            back_step = STEP
+            while True:
+                future = buffer.pop(n, None)
+                if future is not None:
+                    page = future.result()
+                else:
+                    if n in read or n < start:
+                        self._count_extra(fetch)
+                    else:
+                        fetch.pages_in_pass += 1
+                    page = read_now(n)
+                read.add(n)
+                progress = fetch.progress
+                progress.total = page.total
+                progress.offset = n
+                anchored = trusted or n == 0
+                index = -1
+                if not anchored:
+                    found = self._anchor(fetch, page, recent)
+                    if found is not None:
+                        anchored, index = True, found
+                if not anchored and (page.seq < last_seq or n in put_back):
+                    # read before the page that precedes it (or still no anchor after re-reading
+                    # what precedes it): it shows the data before the change; read it again
+                    put_back.discard(n)
+                    self._count_extra(fetch)
+                    page = read_now(n)
+                    found = self._anchor(fetch, page, recent)
+                    if found is not None:
+                        anchored, index = True, found
+                if not anchored:
+                    # the seam is lost: contacts moved left past this page (deletes before it, or
+                    # its anchor moved). Keep the page, read further back until one has an anchor.
+                    buffer[n] = _done(page)
+                    put_back.add(n)
+                    if back_origin is None:
+                        back_origin, back_step = n, STEP
+                        self.log.info(
+                            "Exotel GET %s: page at offset %d lost its seam; re-reading before it",
+                            fetch.endpoint,
+                            n,
+                        )
+                    n = max(0, back_origin - back_step)
+                    back_step *= 2
+                    continue
+                back_origin = None
+                trusted = False
+                last_seq = max(last_seq, page.seq)
+                if not fetch.immutable and index >= 0:
+                    self._check_shift(fetch, page, index, recent)
+                for contact in page.contacts:
+                    key = hash(contact["sid"])
+                    if key in fetch.seen:
+                        continue
+                    fetch.seen.add(key)
+                    yield contact
+                    progress.yielded += 1
+                    if fetch.max_records is not None and progress.yielded >= fetch.max_records:
+                        return True
+                if not fetch.immutable:
+                    recent = {
+                        hash(c["sid"]): (_fingerprint(c, fetch.sort_fields), n + i)
+                        for i, c in enumerate(page.contacts)
+                    }
+                if fetch.on_page is not None:
+                    fetch.on_page(progress)
+                count = len(page.contacts)
+                if n + count >= page.total or (stop_at is not None and n + count - 1 >= stop_at):
+                    return False
+                nxt = n + max(1, count - 1)
+                later = [o for o in buffer if o > n]
+                if later:
+                    nxt = min(nxt, min(later))
+                n = nxt
+                if pool is not None:
+                    cursor = max(cursor, n)
+                    horizon = self._horizon(fetch, page.total, stop_at)
+                    while cursor < horizon and len(buffer) < 2 * self.concurrency:
+                        if cursor not in buffer:
+                            buffer[cursor] = pool.submit(self._read, fetch, cursor)
+                            read.add(cursor)
+                            fetch.pages_in_pass += 1
+                        cursor += STEP
+        finally:
+            for pending in buffer.values():
+                pending.cancel()
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    # ------------------------------------------------------------------------------------ helpers
+    @staticmethod
+    def _horizon(fetch: _Fetch, total: int, stop_at: int | None) -> int:
+        # the page at offset o is needed while position o + 1 exists (o itself is the seam)
+        horizon = total - 1
+        if fetch.wanted is not None:
+            horizon = min(horizon, fetch.wanted - 1)
+        if stop_at is not None:
+            horizon = min(horizon, stop_at + 1)
+        return horizon
+
+    def _count_extra(self, fetch: _Fetch) -> None:
+        fetch.extra_reads += 1
+        fetch.progress.rereads += 1
+        if fetch.extra_reads > MAX_EXTRA_READS + fetch.pages_in_pass:
+            raise ExotelRequestError(
+                f"Exotel GET {fetch.endpoint}: contacts kept moving between pages "
+                f"({fetch.extra_reads} pages read again); the fetch cannot promise every contact, "
+                "try again when the account is quieter"
+            )
+
+    @staticmethod
+    def _anchor(fetch: _Fetch, page: _Page, recent: Mapping[int, tuple[int | None, int]]) -> int | None:
+        """Index of the rightmost anchor in ``page``, or None."""
+        contacts = page.contacts
+        for i in range(len(contacts) - 1, -1, -1):
+            key = hash(contacts[i]["sid"])
+            if fetch.immutable:
+                if key in fetch.seen:
+                    return i
+            else:
+                entry = recent.get(key)
+                if entry is not None and (
+                    entry[0] is None or entry[0] == _fingerprint(contacts[i], fetch.sort_fields)
+                ):
+                    return i
+        return None
+
+    @staticmethod
+    def _check_shift(
+        fetch: _Fetch, page: _Page, index: int, recent: Mapping[int, tuple[int | None, int]]
+    ) -> None:
+        """Mutable order: a seam that moved right by more than the new contacts it shows means
+        contacts may have moved onto pages already read; mark the prefix for another pass."""
+        entry = recent.get(hash(page.contacts[index]["sid"]))
+        if entry is None:
             return
-        offsets = range(first_limit, wanted, MAX_PAGE_SIZE)
-
-        def fetch(offset: int) -> tuple[int, list[dict[str, Any]]]:
-            body = self.fetch_page(endpoint, params, offset, min(MAX_PAGE_SIZE, wanted - offset))
-            return page_total(body, endpoint), page_contacts(body, endpoint)
-
-        if self.concurrency == 1 or len(offsets) == 1:
-            for offset in offsets:
-                yield fetch(offset)
+        shift = page.offset + index - entry[1]
+        if shift <= 0:
             return
+        unseen = sum(1 for c in page.contacts[:index] if hash(c["sid"]) not in fetch.seen)
+        if shift > unseen:
+            fetch.rescan_to = max(fetch.rescan_to, page.offset + index)
 
-        window = 2 * self.concurrency
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="exotel-page") as pool:
-            pending: deque[Future[tuple[int, list[dict[str, Any]]]]] = deque()
-            todo = iter(offsets)
+    def _read(self, fetch: _Fetch, offset: int) -> _Page:
+        limit = MAX_PAGE_SIZE
+        if fetch.wanted is not None:
+            limit = min(limit, max(2 if offset else 1, fetch.wanted - offset))
+        holder: list[_Page] = []
+
+        def check(body: dict[str, Any]) -> None:
+            page = parse_page(body, fetch.endpoint, offset, limit)
+            self._check_repeat(fetch, page)
+            holder[:] = [page]
+
+        body = self.fetch_page(fetch.endpoint, fetch.params, offset, limit, check)
+        if not holder:  # a fetch_page that does not run checks
             try:
-                for offset in todo:
-                    pending.append(pool.submit(fetch, offset))
-                    if len(pending) >= window:
-                        yield pending.popleft().result()
-                while pending:
-                    yield pending.popleft().result()
-            finally:
-                for future in pending:
-                    future.cancel()
+                check(body)
+            except TransientError as exc:
+                raise exc.error from None
+        with fetch.lock:
+            fetch.progress.pages += 1
+            holder[0].seq = fetch.progress.pages
+        return holder[0]
+
+    @staticmethod
+    def _check_repeat(fetch: _Fetch, page: _Page) -> None:
+        """A non-empty page equal to one read at another offset, with the same total, is a server
+        answering the wrong page (a real shift by exactly one page changes the total)."""
+        if not page.contacts:
+            return
+        key = hash(tuple(c["sid"] for c in page.contacts))
+        with fetch.lock:
+            other = fetch.fingerprints.setdefault(key, (page.offset, page.total))
+        if other[0] != page.offset and other[1] == page.total:
+            raise _transient(
+                f"Exotel GET {fetch.endpoint}: the page at offset {page.offset} repeats the page at "
+                f"offset {other[0]}"
+            )
+
+
+def _done(page: _Page) -> Future[_Page]:
+    future: Future[_Page] = Future()
+    future.set_result(page)
+    return future
+
+
+def _transient(message: str) -> TransientError:
+    return TransientError(ExotelRequestError(message))
+
+
+def parse_page(body: Mapping[str, Any], endpoint: str, offset: int, limit: int) -> _Page:
+    """Check one page answer and return it; raise ``TransientError`` if it cannot be right.
+
+    Cannot be right: no ``response`` list or ``metadata`` object; a ``metadata.total`` that is not
+    a non-negative integer; an item whose ``status`` is not ``"success"`` or without a ``data``
+    object; a contact without a non-empty string ``sid``; the same sid twice in one page; and a page
+    whose length is not ``min(limit, total - offset)`` (shorter than its limit before the end, an
+    empty page in the middle, more than asked for).
+    """
+    items = body.get("response")
+    metadata = body.get("metadata")
+    if not isinstance(items, list) or not isinstance(metadata, Mapping):
+        raise _transient(f"Exotel GET {endpoint}: HTTP 200 without the response/metadata envelope")
+    total = metadata.get("total")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise _transient(f"Exotel GET {endpoint}: metadata.total is not a non-negative integer")
+    contacts: list[dict[str, Any]] = []
+    sids: set[str] = set()
+    for position, item in enumerate(items, start=offset):
+        if not isinstance(item, Mapping):
+            raise _transient(f"Exotel GET {endpoint}: item at offset {position} is not an object")
+        status = item.get("status", "success")
+        data = item.get("data")
+        if status != "success" or not isinstance(data, dict):
+            raise _transient(
+                f"Exotel GET {endpoint}: item at offset {position} is a failure "
+                f"(status {status!r}, code {item.get('code')!r}) or has no data"
+            )
+        sid = data.get("sid")
+        if not isinstance(sid, str) or not sid:
+            raise _transient(f"Exotel GET {endpoint}: contact at offset {position} has no string sid")
+        if sid in sids:
+            raise _transient(f"Exotel GET {endpoint}: sid {sid} twice in the page at offset {offset}")
+        sids.add(sid)
+        contacts.append(data)
+    expected = max(0, min(limit, total - offset))
+    if len(contacts) != expected:
+        raise _transient(
+            f"Exotel GET {endpoint}: page at offset {offset} has {len(contacts)} contacts, expected "
+            f"{expected} (limit {limit}, total {total})"
+        )
+    return _Page(offset, limit, total, contacts)
 
 
 def page_contacts(body: Mapping[str, Any], endpoint: str) -> list[dict[str, Any]]:
@@ -147,6 +530,30 @@ def page_contacts(body: Mapping[str, Any], endpoint: str) -> list[dict[str, Any]
 def page_total(body: Mapping[str, Any], endpoint: str) -> int:
     metadata = body.get("metadata")
     total = metadata.get("total") if isinstance(metadata, Mapping) else None
-    if isinstance(total, bool) or not isinstance(total, int):
-        raise ExotelRequestError(f"Exotel GET {endpoint}: answer has no integer metadata.total")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise ExotelRequestError(f"Exotel GET {endpoint}: answer has no non-negative integer metadata.total")
     return total
+
+
+def check_total(endpoint: str) -> Check:
+    """A ``check`` for single requests that only need ``metadata.total`` (counts): a missing
+    envelope or a total that is not a non-negative integer is retried like a garbled body."""
+
+    def check(body: dict[str, Any]) -> None:
+        try:
+            page_total(body, endpoint)
+        except ExotelRequestError as exc:
+            raise TransientError(exc) from None
+
+    return check
+
+
+__all__ = [
+    "Pager",
+    "PagingProgress",
+    "check_total",
+    "immutable_order",
+    "page_contacts",
+    "page_total",
+    "parse_page",
+]

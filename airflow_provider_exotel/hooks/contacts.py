@@ -60,7 +60,14 @@ from airflow_provider_exotel.exceptions import (
 )
 from airflow_provider_exotel.hooks._budget import BudgetWaitTooLong, RequestBudget
 from airflow_provider_exotel.hooks._incremental import ResumePoint, iter_created_between, iter_resumed
-from airflow_provider_exotel.hooks._paging import FetchPage, Pager, page_contacts, page_total
+from airflow_provider_exotel.hooks._paging import (
+    Check,
+    FetchPage,
+    Pager,
+    check_total,
+    page_contacts,
+    page_total,
+)
 from airflow_provider_exotel.hooks._retry import (
     RETRYABLE_STATUS,
     AmbiguousRequestError,
@@ -394,12 +401,16 @@ class ExotelContactsHook(HttpHook):
         json_body: Any = None,
         accept_statuses: Sequence[int] = (200,),
         idempotent: bool = True,
+        check: Check | None = None,
     ) -> dict[str, Any]:
         """Send one API request under the retry policy and the rate budget; return the JSON body.
 
         ``idempotent=False`` (creates): a failure after the request may have been applied
         (connection dropped, timeout, unreadable answer, 5xx) raises ``AmbiguousRequestError``
         at once instead of re-sending; a 429 is still waited out and re-sent (nothing applied).
+
+        ``check(body)``, if given, runs inside the retry loop and raises ``TransientError`` for an
+        answer that cannot be right, so it is retried like a garbled body.
         """
         session = self.get_conn()
         url = f"{self._api_base}/{endpoint}"
@@ -471,6 +482,8 @@ class ExotelContactsHook(HttpHook):
                     raise TransientError(
                         ExotelRequestError(f"Exotel {label}: HTTP {status} with a non-object JSON body")
                     )
+                if check is not None:
+                    check(body)
                 return body
             error = error_from_response(response, method, endpoint)
             if status in RETRYABLE_STATUS:
@@ -653,7 +666,7 @@ class ExotelContactsHook(HttpHook):
             joined = join_list_sids(list_sids)
             if joined:
                 params["list_sids"] = joined
-        body = self._request("GET", endpoint, params=params)
+        body = self._request("GET", endpoint, params=params, check=check_total(endpoint))
         return page_total(body, endpoint)
 
     def newest_contact(self, *, list_sid: str | None = None) -> dict[str, Any] | None:
@@ -661,14 +674,21 @@ class ExotelContactsHook(HttpHook):
         params: dict[str, Any] = {"offset": 0, "limit": 1, "sort_by": "date_created:desc"}
         if list_sid is not None:
             params["list_sids"] = check_list_sid(list_sid)
-        body = self._request("GET", "contacts", params=params)
+        body = self._request("GET", "contacts", params=params, check=check_total("contacts"))
         contacts = page_contacts(body, "contacts")
         return contacts[0] if contacts else None
 
     def _fetch_page(
-        self, endpoint: str, params: Mapping[str, Any], offset: int, limit: int
+        self,
+        endpoint: str,
+        params: Mapping[str, Any],
+        offset: int,
+        limit: int,
+        check: Check | None = None,
     ) -> dict[str, Any]:
-        return self._request("GET", endpoint, params={**params, "offset": offset, "limit": limit})
+        return self._request(
+            "GET", endpoint, params={**params, "offset": offset, "limit": limit}, check=check
+        )
 
     # ---------------------------------------------------------------------------- bulk update
     def bulk_update_contacts(
