@@ -99,7 +99,82 @@ CASES = [
     ),
     ("hook: empty list_sid", lambda s, m, t: ExotelContactsHook().iter_list_contacts(""), r"list_sid"),
     ("hook: empty list_sids", lambda s, m, t: ExotelContactsHook().iter_contacts(list_sids=[]), r"list_sids"),
+    # hook: bounds and types (issue 9, item 8)
+    ("hook: timeout inf", lambda s, m, t: ExotelContactsHook(timeout=float("inf")), r"timeout must be"),
+    ("hook: timeout over an hour", lambda s, m, t: ExotelContactsHook(timeout=7200), r"timeout .*<= 3600"),
+    (
+        "hook: requests_per_minute 1e-9",
+        lambda s, m, t: ExotelContactsHook(requests_per_minute=1e-9),
+        r"requests_per_minute must be a number >= 1",
+    ),
+    (
+        "hook: requests_per_minute 1e-5",
+        lambda s, m, t: ExotelContactsHook(requests_per_minute=1e-5),
+        r"requests_per_minute must be a number >= 1 and <= 60000",
+    ),
+    (
+        "hook: concurrency 10000",
+        lambda s, m, t: ExotelContactsHook(concurrency=10000),
+        r"concurrency must be between 1 and 32",
+    ),
+    (
+        "hook: retry_limit absurd",
+        lambda s, m, t: ExotelContactsHook(retry_limit=10**6),
+        r"retry_limit must be between 0 and 50",
+    ),
+    ("hook: retry_delay inf", lambda s, m, t: ExotelContactsHook(retry_delay=float("inf")), r"retry_delay"),
+    (
+        "hook: show_list 'yes'",
+        lambda s, m, t: ExotelContactsHook().iter_contacts(show_list="yes"),
+        r"show_list must be True or False",
+    ),
+    ("hook: count_contacts name=7", lambda s, m, t: ExotelContactsHook().count_contacts(name=7), r"name"),
+    (
+        "hook: sid with surrounding spaces repeats the trimmed one",
+        lambda s, m, t: bulk([{"sid": "a"}, {"sid": " a "}]),
+        r"contacts\[1\] repeats sid 'a'",
+    ),
+    (
+        "hook: list_sids repeat after trimming",
+        lambda s, m, t: ExotelContactsHook().count_contacts(list_sids=["l1", " l1"]),
+        r"list_sids\[1\] repeats list sid 'l1'",
+    ),
+    (
+        "hook: list_sid '..'",
+        lambda s, m, t: ExotelContactsHook().count_contacts(list_sid=" .. "),
+        r"list_sid .*only dots",
+    ),
+    (
+        "hook: list_sids rendered as a broken list",
+        lambda s, m, t: ExotelContactsHook().count_contacts(list_sids="['l1', 'l2'"),
+        r"list_sids .*looks like a list",
+    ),
+    (
+        "connection: extra timeout inf",
+        lambda s, m, t: (
+            with_connection(m, s, extra={"account_sid": "acct1", "timeout": "inf"}),
+            ExotelContactsHook().count_contacts(),
+        ),
+        r"connection extra timeout",
+    ),
     # operators
+    (
+        "operator: hook_params with an unknown argument",
+        lambda s, m, t: ExotelFetchContactsOperator(task_id="f", hook_params={"bogus": 1}),
+        r"hook_params has unknown hook argument\(s\) \['bogus'\]",
+    ),
+    (
+        "operator: hook_params out of bounds",
+        lambda s, m, t: ExotelBulkUpdateContactsOperator(
+            task_id="u", contacts=[{"sid": "a"}], hook_params={"concurrency": 10000}
+        ),
+        r"hook_params: concurrency must be between 1 and 32",
+    ),
+    (
+        "operator: list_sid '..'",
+        lambda s, m, t: ExotelFetchListContactsOperator(task_id="f", list_sid=".."),
+        r"list_sid",
+    ),
     (
         "operator: both contacts and input_path",
         lambda s, m, t: ExotelBulkUpdateContactsOperator(

@@ -1,21 +1,37 @@
+# ruff: noqa: F811  (pytest fixtures imported from airflow_harness are redefined as arguments)
 """Defects an adversarial review found (issue 9, items 3, 5, 6, 7, 8), each pinned over real sockets
 against the bundled simulator: refused input reaches no request, dead letters survive any ending,
 and a bulk update reports exactly what Exotel applied."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import signal
+import time
+from pathlib import Path
+
 import pytest
+from airflow_harness import airflow_harness  # noqa: F401  (the session fixture)
 
 from airflow_provider_exotel._contacts_check import check_contacts
 from airflow_provider_exotel._validation import check_path_segment
-from airflow_provider_exotel.exceptions import ExotelValidationError
+from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelValidationError
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 from airflow_provider_exotel.operators.contacts import (
+    ExotelBulkUpdateContactsOperator,
     ExotelFetchContactsOperator,
     ExotelFetchListContactsOperator,
 )
 from airflow_provider_exotel.sensors.contacts import ExotelContactsSensor
 from airflow_provider_exotel.triggers.contacts import ExotelContactsTrigger
+
+DAGS = Path(__file__).parent / "dags"
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
 
 # --------------------------------------------------------------------------------------------------
 # Item 3: a list sid never changes the path it is put in
@@ -98,3 +114,230 @@ def test_the_path_segment_check_names_the_argument_and_says_what_is_expected():
     with pytest.raises(ExotelValidationError, match=r"^list_sid must be a non-empty string"):
         check_path_segment("list_sid", 7)
     assert check_path_segment("list_sid", " Lx-1_a.b~ ") == "Lx-1_a.b~"
+
+
+# --------------------------------------------------------------------------------------------------
+# Item 5: values that are not JSON are refused before any request, naming the contact and field
+# --------------------------------------------------------------------------------------------------
+NOT_JSON = [
+    ("a datetime", dt.datetime(2024, 5, 1, 10, 0), r"field 'tag' must be a JSON value .*datetime"),
+    ("a set", {"a", "b"}, r"field 'tag' must be a JSON value .*set"),
+    ("bytes", b"vip", r"field 'tag' must be a JSON value .*bytes"),
+    ("a lone surrogate", "vip\ud800", r"field 'tag' must be JSON text, got a string with a lone surrogate"),
+    ("NaN", float("nan"), r"field 'tag' must be JSON, got the non-finite number nan"),
+    ("infinity", float("inf"), r"field 'tag' must be JSON, got the non-finite number inf"),
+    ("a nested datetime", {"when": dt.date(2024, 5, 1)}, r"field 'tag'\['when'\] must be a JSON value"),
+    ("a non-string key", {1: "x"}, r"field 'tag' must be JSON: key 1 is not a string"),
+]
+
+
+@pytest.mark.parametrize(("value", "pattern"), [c[1:] for c in NOT_JSON], ids=[c[0] for c in NOT_JSON])
+def test_a_value_that_is_not_json_is_refused_before_any_update_naming_contact_and_field(
+    exotel_simulator, value, pattern
+):
+    seeded = exotel_simulator.seed_contacts(3)
+    contacts = [{"sid": c["sid"], "tag": "ok"} for c in seeded]
+    contacts[2]["tag"] = value
+    exotel_simulator.clear_requests()
+    where = rf"contacts\[2\] \(sid '{seeded[2]['sid']}'\) "
+    with pytest.raises(ExotelValidationError, match=where + pattern):
+        ExotelContactsHook(retry_delay=0, concurrency=1).bulk_update_contacts(contacts, batch_size=1)
+    with pytest.raises(ExotelValidationError, match=where + pattern):
+        ExotelBulkUpdateContactsOperator(task_id="u", contacts=contacts)
+    assert exotel_simulator.request_count() == 0
+    assert all(c["tag"] != "ok" for c in exotel_simulator.contacts)  # nothing half-applied
+
+
+def test_a_datetime_from_an_upstream_task_is_refused_before_any_update(
+    airflow_harness, exotel_simulator, tmp_path
+):
+    seeded = exotel_simulator.seed_contacts(4)
+    result = airflow_harness.run_dag(
+        "exotel_review_not_json",
+        dags_folder=DAGS,
+        env={
+            "AIRFLOW_CONN_EXOTEL_DEFAULT": exotel_simulator.connection_json(),
+            "EXOTEL_REVIEW_SIDS": json.dumps([c["sid"] for c in seeded]),
+            "EXOTEL_REVIEW_DIR": str(tmp_path),
+        },
+    )
+    assert result.task_states()["update"] == "failed"
+    log = result.task_log("update")
+    assert "ExotelValidationError" in log and "contacts[3]" in log and "'tag'" in log, log[-3000:]
+    assert "TypeError" not in log
+    assert exotel_simulator.request_count(method="PUT") == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Item 6: the dead-letter file survives whatever ends the task
+# --------------------------------------------------------------------------------------------------
+def test_execution_timeout_mid_update_still_writes_every_contact_not_updated_to_the_dead_letter_file(
+    airflow_harness, exotel_simulator, tmp_path
+):
+    seeded = exotel_simulator.seed_contacts(40)
+    exotel_simulator.latency = 0.3  # 40 single-contact batches: far longer than the 2 s timeout
+    result = airflow_harness.run_dag(
+        "exotel_review_timeout",
+        dags_folder=DAGS,
+        env={
+            "AIRFLOW_CONN_EXOTEL_DEFAULT": exotel_simulator.connection_json(),
+            "EXOTEL_REVIEW_SIDS": json.dumps([c["sid"] for c in seeded]),
+            "EXOTEL_REVIEW_DIR": str(tmp_path),
+        },
+    )
+    assert result.task_states()["update"] == "failed"
+    assert "Timeout" in result.task_log("update")
+    exotel_simulator.latency = 0
+    not_updated = {c["sid"] for c in exotel_simulator.contacts if c.get("tag") != "timed-out"}
+    rows = read_jsonl(tmp_path / "failed.jsonl")
+    dead = [r["sid"] for r in rows]
+    assert len(dead) == len(set(dead))
+    assert not_updated <= set(dead)  # nothing lost
+    # only the batch in flight when the timeout hit may have been applied after all
+    assert len(set(dead) - not_updated) <= 1
+    assert sum("not sent" in r["error"]["message"] for r in rows) >= 20
+    assert all(r["tag"] == "timed-out" for r in rows)  # rows replay as given
+
+
+def test_an_interrupt_mid_update_at_concurrency_2_keeps_the_report_and_the_dead_letter_file_exact(
+    exotel_simulator, tmp_path
+):
+    seeded = exotel_simulator.seed_contacts(40)
+    failed_path = tmp_path / "failed.jsonl"
+    op = ExotelBulkUpdateContactsOperator(
+        task_id="u",
+        contacts=[{"sid": c["sid"], "tag": "new"} for c in seeded],
+        batch_size=2,
+        failed_output_path=str(failed_path),
+        hook_params={"retry_limit": 0, "retry_delay": 0, "concurrency": 2},
+    )
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    # the 6th PUT arms a real signal; it interrupts the task's main thread mid-update
+    exotel_simulator.latency = 0.05
+    exotel_simulator.on_nth_request(6, lambda s: signal.setitimer(signal.ITIMER_REAL, 0.02), method="PUT")
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            op.execute(context={})
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    time.sleep(0.5)  # let batches that were in flight end on the server
+
+    not_updated = {c["sid"] for c in exotel_simulator.contacts if c.get("tag") != "new"}
+    dead = [r["sid"] for r in read_jsonl(failed_path)]
+    assert not_updated <= set(dead)
+    assert len(set(dead) - not_updated) <= 2 * 2  # at most the batches in flight (2 of 2 contacts)
+    assert len(not_updated) >= 20  # it stopped sending
+
+
+# --------------------------------------------------------------------------------------------------
+# Item 7: PUT results are matched by sid; a 401 mid-update at concurrency >= 2 is reported exactly
+# --------------------------------------------------------------------------------------------------
+def test_a_missing_contact_is_never_reported_updated_when_results_come_back_reordered(exotel_simulator):
+    seeded = exotel_simulator.seed_contacts(4)
+    exotel_simulator.reorder_put_results = True
+    contacts = [{"sid": "missing-1", "tag": "x"}] + [{"sid": c["sid"], "tag": "x"} for c in seeded]
+    contacts.insert(3, {"sid": "missing-2", "tag": "x"})
+
+    result = ExotelContactsHook(retry_delay=0).bulk_update_contacts(contacts)
+
+    assert result.succeeded == [c["sid"] for c in seeded]
+    assert [(f["sid"], f["code"]) for f in result.failed] == [("missing-1", 404), ("missing-2", 404)]
+    assert exotel_simulator.request_count(method="PUT") == 1
+
+
+def test_reordered_results_with_a_transient_item_failure_resend_only_that_contact(exotel_simulator):
+    seeded = exotel_simulator.seed_contacts(5)
+    exotel_simulator.reorder_put_results = True
+    exotel_simulator.add_item_faults({seeded[1]["sid"]: [503]})
+
+    result = ExotelContactsHook(retry_delay=0).bulk_update_contacts(
+        [{"sid": c["sid"], "tag": "y"} for c in seeded]
+    )
+
+    assert result.ok and result.succeeded == [c["sid"] for c in seeded]
+    assert [r.batch_size for r in exotel_simulator.requests if r.method == "PUT"] == [5, 1]
+
+
+def revoke_after(completed):
+    """A simulator action: once ``completed`` PUTs have been answered, every request gets a 401."""
+
+    def revoke(sim):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if sum(r.method == "PUT" and r.status is not None for r in sim.requests) >= completed:
+                break
+            time.sleep(0.01)
+        sim.fail_every_request("401")
+
+    return revoke
+
+
+@pytest.mark.parametrize("concurrency", [2, 4])
+def test_credentials_revoked_mid_parallel_update_report_exactly_what_was_updated(
+    exotel_simulator, tmp_path, concurrency
+):
+    seeded = exotel_simulator.seed_contacts(60)
+    exotel_simulator.latency = 0.02
+    exotel_simulator.on_nth_request(4, revoke_after(3), method="PUT")
+    hook = ExotelContactsHook(retry_delay=0, retry_limit=1, concurrency=concurrency)
+
+    with pytest.raises(ExotelAuthError) as err:
+        hook.bulk_update_contacts([{"sid": c["sid"], "tag": "new"} for c in seeded], batch_size=5)
+
+    updated = [c["sid"] for c in seeded if exotel_simulator.get_contact(c["sid"])["tag"] == "new"]
+    partial = err.value.partial_result
+    assert len(updated) >= 15  # the three batches before the 401 (and any that raced it)
+    assert partial.total == 60
+    assert partial.succeeded == updated  # exact, in input order
+    assert {f["sid"] for f in partial.failed} == {c["sid"] for c in seeded} - set(updated)
+    assert {f["code"] for f in partial.failed} == {401}
+
+    # the operator counts them the same way and dead-letters only the others
+    exotel_simulator.clear_faults()
+    exotel_simulator.clear_requests()
+    exotel_simulator.on_nth_request(2, revoke_after(1), method="PUT")
+    failed_path = tmp_path / "failed.jsonl"
+    op = ExotelBulkUpdateContactsOperator(
+        task_id="u",
+        contacts=[{"sid": c["sid"], "tag": "newer"} for c in seeded],
+        batch_size=5,
+        failed_output_path=str(failed_path),
+        hook_params={"retry_delay": 0, "retry_limit": 1, "concurrency": concurrency},
+    )
+    with pytest.raises(ExotelAuthError):
+        op.execute(context={})
+    updated = {c["sid"] for c in exotel_simulator.contacts if c.get("tag") == "newer"}
+    assert len(updated) >= 5  # the first batch went through
+    assert {r["sid"] for r in read_jsonl(failed_path)} == {c["sid"] for c in seeded} - updated
+
+
+# --------------------------------------------------------------------------------------------------
+# Item 8: input accepted before, refused or understood now
+# --------------------------------------------------------------------------------------------------
+def test_templated_list_sids_rendering_to_a_list_literal_fetch_the_contacts_of_those_lists(account):
+    account.create_list("l2", account.contact_sids[10:13])
+    op = ExotelFetchContactsOperator(task_id="f", list_sids="{{ params.lists }}")
+    op.render_template_fields({"params": {"lists": ["l1", "l2"]}})
+    assert op.list_sids == "['l1', 'l2']"  # what Jinja renders a list to
+
+    got = op.execute(context={})
+
+    assert len(got) == 8
+    assert {r.query.get("list_sids") for r in account.requests} == {"l1,l2"}
+
+
+def test_hook_params_accept_exactly_the_hooks_own_arguments():
+    import inspect
+
+    from airflow_provider_exotel._validation import HOOK_ARGUMENTS
+
+    signature = inspect.signature(ExotelContactsHook.__init__).parameters
+    own = {n for n, p in signature.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert own == HOOK_ARGUMENTS | {"rate_limit_wait"} - ({"rate_limit_wait"} - own)
+    op = ExotelFetchContactsOperator(task_id="f", hook_params={"concurrency": 32, "timeout": 3600})
+    assert op.hook.concurrency == 32

@@ -699,7 +699,14 @@ class ExotelContactsHook(HttpHook):
         The whole input is validated before the first request. Batches go out with up to
         ``concurrency`` in flight; results are merged in input order. Contacts Exotel rejects
         (e.g. 404) are reported in ``failed``; a batch whose request still fails after the retry
-        budget is reported as failed contact by contact. Authentication errors raise.
+        budget is reported as failed contact by contact. Results are matched to contacts by the
+        ``data.sid`` Exotel returns (by position only when the answer carries no sids).
+
+        Authentication errors raise, and so does anything else that ends the update (e.g. the
+        task's ``execution_timeout``): no further batch is sent, and the exception carries
+        ``partial_result``, a :class:`BulkUpdateResult` of the whole input in which the batches that
+        completed count as they did and every other contact is failed, as "not updated" (refused),
+        "not sent" or "outcome unknown" (in flight when the update ended).
 
         :param contacts: dicts with ``sid`` and any of ``first_name, last_name, company_name, email,
             tag, custom_field, number``.
@@ -707,22 +714,69 @@ class ExotelContactsHook(HttpHook):
         """
         check_int("batch_size", batch_size, minimum=1, maximum=MAX_BULK_UPDATE)
         items = validate_contacts(contacts)
-        result = BulkUpdateResult()
         if not items:
-            return result
+            return BulkUpdateResult()
         batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
-        if self.concurrency == 1 or len(batches) == 1:
-            for batch in batches:
-                result.merge(self._update_batch(batch))
-            return result
-        with ThreadPoolExecutor(min(self.concurrency, len(batches)), thread_name_prefix="exotel-put") as pool:
-            for partial in pool.map(self._update_batch, batches):
-                result.merge(partial)
+        done: list[BulkUpdateResult | None] = [None] * len(batches)
+        started = [False] * len(batches)
+        stop = threading.Event()
+        gate = threading.Lock()  # a batch is either marked started or never sent, never in between
+        errors: list[BaseException] = []
+
+        def halt() -> None:
+            with gate:
+                stop.set()
+
+        def run(i: int) -> None:
+            with gate:
+                if stop.is_set():
+                    return  # an earlier batch ended the update: this one is never sent
+                started[i] = True
+            try:
+                done[i] = self._update_batch(batches[i])
+            except BaseException as exc:
+                halt()
+                errors.append(exc)
+                known = getattr(exc, "partial_result", None)  # e.g. a 401: this batch was refused
+                if isinstance(known, BulkUpdateResult) and known.total == len(batches[i]):
+                    done[i] = known
+
+        workers = min(self.concurrency, len(batches))
+        try:
+            if workers == 1:
+                for i in range(len(batches)):
+                    run(i)
+            else:
+                pool = ThreadPoolExecutor(workers, thread_name_prefix="exotel-put")
+                try:
+                    for future in [pool.submit(run, i) for i in range(len(batches))]:
+                        future.result()
+                except BaseException:
+                    # e.g. the task's execution_timeout, raised in this thread: send nothing more
+                    # and do not wait; batches in flight end in the background, outcome unknown
+                    halt()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+                pool.shutdown(wait=True)
+        except BaseException as exc:
+            halt()
+            errors.insert(0, exc)
+        result = BulkUpdateResult()
+        error = errors[0] if errors else None
+        for i, batch in enumerate(batches):
+            part = done[i]
+            if part is None:
+                assert error is not None
+                part = _unknown_batch(batch, error, sent=started[i])
+            result.merge(part)
+        if error is not None:
+            # what is known (batches that completed count) travels with the error
+            error.partial_result = result  # type: ignore[attr-defined]
+            raise error
         return result
 
     def _update_batch(self, batch: list[dict[str, Any]]) -> BulkUpdateResult:
         """Send one batch; re-send the contacts whose per-item result is a transient (5xx) failure."""
-        result = BulkUpdateResult(total=len(batch))
         outcome: dict[str, tuple[int, str] | None] = {}  # sid -> None (ok) | (code, message)
         todo = batch
         for attempt in range(self.retry_limit + 1):
@@ -730,14 +784,18 @@ class ExotelContactsHook(HttpHook):
                 body = self._request(
                     "PUT", "contacts", json_body={"contacts": todo}, accept_statuses=(200, 207)
                 )
-            except ExotelAuthError:
+            except ExotelAuthError as exc:
+                # refused as a whole: what is known of this batch travels with the error
+                for contact in todo:
+                    outcome[contact["sid"]] = (exc.status or 0, f"not updated: {exc}")
+                exc.partial_result = _sid_result([c["sid"] for c in batch], outcome)  # type: ignore[attr-defined]
                 raise
             except ExotelError as exc:
                 for contact in todo:
                     outcome[contact["sid"]] = (exc.status or 0, str(exc))
                 break
             retry: list[dict[str, Any]] = []
-            for contact, item in _zip_items(todo, body):
+            for contact, item in _match_items(todo, body):
                 code, message = _item_outcome(item)
                 if code is None:
                     outcome[contact["sid"]] = None
@@ -752,14 +810,7 @@ class ExotelContactsHook(HttpHook):
             )
             time.sleep(backoff(self.retry_delay, attempt + 1))
             todo = retry
-        for contact in batch:
-            sid = contact["sid"]
-            failure = outcome.get(sid, (0, "no result returned by Exotel for this contact"))
-            if failure is None:
-                result.succeeded.append(sid)
-            else:
-                result.failed.append({"sid": sid, "code": failure[0], "message": failure[1]})
-        return result
+        return _sid_result([c["sid"] for c in batch], outcome)
 
     # ---------------------------------------------------------------------------- contacts and lists
     def create_contacts(
@@ -1250,6 +1301,58 @@ def _zip_items(batch: list[dict[str, Any]], body: Mapping[str, Any]) -> Iterator
         items = []
     for i, contact in enumerate(batch):
         yield contact, items[i] if i < len(items) else None
+
+
+def _item_sid(item: Any) -> str | None:
+    """The ``data.sid`` a bulk-answer item carries, if any."""
+    data = item.get("data") if isinstance(item, Mapping) else None
+    sid = data.get("sid") if isinstance(data, Mapping) else None
+    return sid if isinstance(sid, str) else None
+
+
+def _match_items(batch: list[dict[str, Any]], body: Mapping[str, Any]) -> list[tuple[dict[str, Any], Any]]:
+    """Pair each contact sent with its result item (``None`` when it has none).
+
+    Items that carry ``data.sid`` are matched by it, whatever their order. Only when no item carries
+    a sid is the answer matched by position (Exotel answers in input order). In a mixed answer the
+    items without a sid go, in order, to the contacts still unmatched — but such an item is taken as
+    a *success* only at its own position, so a contact is never reported updated because results
+    came back reordered.
+    """
+    items = body.get("response")
+    if not isinstance(items, list):
+        items = []
+    if not any(_item_sid(item) for item in items):
+        return [(contact, items[i] if i < len(items) else None) for i, contact in enumerate(batch)]
+    index = {contact["sid"]: i for i, contact in enumerate(batch)}
+    matched: dict[int, Any] = {}
+    loose: list[tuple[int, Any]] = []  # (position, item) of items without a (known) sid
+    for position, item in enumerate(items):
+        sid = _item_sid(item)
+        if sid is None:
+            loose.append((position, item))
+        elif sid in index and index[sid] not in matched:
+            matched[index[sid]] = item
+    unmatched = [i for i in range(len(batch)) if i not in matched]
+    for i, (position, item) in zip(unmatched, loose, strict=False):
+        if _item_outcome(item)[0] is None and position != i:
+            continue  # a success we cannot attribute: the contact stays without a result
+        matched[i] = item
+    return [(contact, matched.get(i)) for i, contact in enumerate(batch)]
+
+
+def _unknown_batch(batch: list[dict[str, Any]], error: BaseException, *, sent: bool) -> BulkUpdateResult:
+    """A batch whose outcome is not known (``sent``) or that was never sent, all failed."""
+    reason = str(error) or type(error).__name__
+    if sent:
+        message = f"outcome unknown, the update ended while this batch was in flight: {reason}"
+    else:
+        message = f"not sent, the update ended before this batch: {reason}"
+    code = error.status if isinstance(error, ExotelError) and error.status else 0
+    return BulkUpdateResult(
+        total=len(batch),
+        failed=[{"sid": c["sid"], "code": code, "message": message} for c in batch],
+    )
 
 
 def _item_outcome(item: Any) -> tuple[int | None, str]:

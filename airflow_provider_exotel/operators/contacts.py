@@ -875,58 +875,75 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
         )
 
     def _send(self, chunks: Any, total: int) -> BulkUpdateResult:
-        """Second pass: send chunk by chunk, merging results and dead-lettering failed contacts."""
-        from airflow_provider_exotel.hooks.contacts import BulkUpdateResult
+        """Second pass: send chunk by chunk, merging results and dead-lettering failed contacts.
+
+        Whatever ends the update mid-way (an :class:`ExotelError` such as revoked credentials, the
+        task's ``execution_timeout``, a SIGTERM, any other exception), nothing more is sent and
+        ``failed_output_path`` still receives, and keeps, every contact not known to be updated:
+        those Exotel rejected, those of batches in flight (outcome unknown) and those never sent.
+        Then the exception propagates.
+        """
+        from airflow_provider_exotel.hooks.contacts import BulkUpdateResult, _unknown_batch
 
         hook = self.hook
         # one hook call per `concurrency` batches keeps the hook's parallelism and bounds memory
         per_call = self.batch_size * max(1, int(getattr(hook, "concurrency", 1) or 1))
         result = BulkUpdateResult()
         progress = _Progress(self.log, "updated", total)
+        ended: BaseException | None = None
         with contextlib.ExitStack() as stack:
             failed_fh = None
             if self.failed_output_path is not None:
                 failed_fh = stack.enter_context(_atomic_jsonl_writer(_to_path(self.failed_output_path)))
-            aborted: ExotelError | None = None
-            for chunk in chunks(per_call):
-                if aborted is None:
-                    try:
-                        part = hook.bulk_update_contacts(chunk, batch_size=self.batch_size)
-                    except ExotelValidationError:
-                        raise
-                    except ExotelError as exc:  # e.g. credentials revoked mid-run: stop sending
-                        aborted = exc
-                if aborted is not None:
-                    # dead-letter this chunk and every later one, so a replay loses nothing
-                    part = BulkUpdateResult(
-                        total=len(chunk),
-                        failed=[
-                            {
-                                "sid": c["sid"],
-                                "code": aborted.status or 0,
-                                "message": f"not updated: {aborted}",
-                            }
-                            for c in chunk
-                        ],
-                    )
-                result.merge(part)
-                if failed_fh is not None and part.failed:
-                    by_sid = {c["sid"]: c for c in chunk}
-                    for failure in part.failed:
-                        sent = dict(by_sid.get(failure["sid"], {"sid": failure["sid"]}))
-                        sent["error"] = {"code": failure["code"], "message": failure["message"]}
-                        failed_fh.write(_jsonl(sent))
-                progress.add(len(chunk), extra=f", {len(result.failed):,} failed")
-        if aborted is not None:
-            if self.failed_output_path is not None:
-                self.log.error(
-                    "Bulk update stopped: %s; %s contact(s) not updated were written to %s",
-                    aborted,
-                    f"{len(result.failed):,}",
-                    _to_path(self.failed_output_path),
-                )
-            raise aborted
+            try:
+                for chunk in chunks(per_call):
+                    if ended is None:
+                        try:
+                            part = hook.bulk_update_contacts(chunk, batch_size=self.batch_size)
+                        except BaseException as exc:  # stop sending; keep what is known
+                            ended = exc
+                            known = getattr(exc, "partial_result", None)
+                            if isinstance(known, BulkUpdateResult) and known.total == len(chunk):
+                                part = known
+                            else:
+                                was_sent = not isinstance(exc, ExotelValidationError)
+                                part = _unknown_batch(chunk, exc, sent=was_sent)
+                    else:
+                        # dead-letter every later contact too, so a replay loses nothing
+                        part = _unknown_batch(chunk, ended, sent=False)
+                    result.merge(part)
+                    if failed_fh is not None and part.failed:
+                        by_sid = {c["sid"]: c for c in chunk}
+                        for failure in part.failed:
+                            sent = dict(by_sid.get(failure["sid"], {"sid": failure["sid"]}))
+                            sent["error"] = {"code": failure["code"], "message": failure["message"]}
+                            failed_fh.write(_dead_letter_line(sent))
+                    progress.add(len(chunk), extra=f", {len(result.failed):,} failed")
+            except BaseException as exc:  # reading the input or writing the file failed
+                self.log.error("Bulk update stopped (%r); the dead-letter file may be incomplete", exc)
+                ended = ended or exc
+        if ended is not None:
+            self.log.error(
+                "Bulk update stopped: %s; %s updated, %s not updated (failed, not sent or outcome unknown)%s",
+                str(ended) or type(ended).__name__,
+                f"{len(result.succeeded):,}",
+                f"{len(result.failed):,}",
+                f" were written to {_to_path(self.failed_output_path)}"
+                if self.failed_output_path is not None
+                else "; set failed_output_path to keep them for a replay",
+            )
+            raise ended
         return result
+
+
+def _dead_letter_line(row: dict[str, Any]) -> str:
+    """One JSON Lines row that can always be written as UTF-8 (odd text is \\u-escaped)."""
+    line = _jsonl(row)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(row, ensure_ascii=True, separators=(",", ":"), default=str) + "\n"
+    return line
 
 
 def _sid_of(contact: Any) -> str | None:

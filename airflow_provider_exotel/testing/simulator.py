@@ -328,6 +328,10 @@ class ExotelSimulator(CampaignEndpoints):
     outside the state lock), ``record_requests`` and ``max_json_body_bytes``.
     """
 
+    #: Answer ``PUT contacts`` with the result items in reverse input order (each success item
+    #: still carries its contact, with ``sid``, in ``data``; failures carry no sid).
+    reorder_put_results: bool = False
+
     def __init__(
         self,
         *,
@@ -1178,6 +1182,8 @@ class ExotelSimulator(CampaignEndpoints):
                 results.append({"code": 200, "error_data": None, "status": "success", "data": contact})
             if failed < len(items):
                 self._query_cache.clear()
+            if self.reorder_put_results:  # a server that does not keep input order
+                results.reverse()
             status = 207 if failed else 200
             body = _dumps(
                 {
