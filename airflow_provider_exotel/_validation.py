@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from airflow_provider_exotel._new_contacts import check_json_value
 from airflow_provider_exotel.exceptions import ExotelValidationError
 
 #: Exotel answers at most this many contacts per page.
@@ -24,6 +23,62 @@ MAX_BULK_UPDATE = 5000
 UPDATABLE_FIELDS = frozenset(
     {"first_name", "last_name", "company_name", "email", "tag", "custom_field", "number"}
 )
+
+
+#: Deepest nesting accepted inside a field value (e.g. ``custom_field``).
+MAX_JSON_DEPTH = 32
+
+
+def _json_problem(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` cannot be sent as JSON exactly as given (``None`` when it can).
+
+    JSON means: ``None``, ``bool``, ``int``, finite ``float``, ``str`` encodable as UTF-8 (no lone
+    surrogate), lists/tuples of these, and dicts with string keys. Anything else (a ``datetime``,
+    a ``set``, ``bytes``, ``Decimal``, NaN or infinity) would be refused by ``json.dumps``,
+    changed by it (``default=str``) or sent as invalid JSON.
+    """
+    if depth > MAX_JSON_DEPTH:
+        return f"is nested deeper than {MAX_JSON_DEPTH} levels"
+    if value is None or isinstance(value, (bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"is {value!r}, which JSON cannot represent"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is a string with a lone surrogate (not valid Unicode)"
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            problem = _json_problem(item, depth + 1)
+            if problem:
+                return f"[{i}] {problem}"
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"has a non-string key {key!r} ({type(key).__name__})"
+            problem = _json_problem(key, depth + 1) or _json_problem(item, depth + 1)
+            if problem:
+                return f"[{key!r}] {problem}"
+        return None
+    return (
+        f"is a {type(value).__name__} ({value!r:.60}), not a JSON value "
+        "(convert it first, e.g. a datetime to an ISO 8601 string)"
+    )
+
+
+def check_json_value(name: str, value: Any) -> Any:
+    """``value`` unchanged when it is JSON (see above); else an error naming ``name``.
+
+    :param name: where the value is, e.g. ``"contacts[3] (sid 'c1') field 'tag'"``.
+    :param value: the value to check.
+    """
+    problem = _json_problem(value)
+    if problem:
+        raise ExotelValidationError(f"{name} {problem}")
+    return value
 
 
 def validate_contact(contact: Any, index: int, argument: str = "contacts") -> str:
@@ -51,7 +106,7 @@ def validate_contact(contact: Any, index: int, argument: str = "contacts") -> st
         )
     for key, value in contact.items():
         if key != "sid":
-            check_json_value(value, f"{where} (sid {sid!r}) field {key!r}")
+            check_json_value(f"{where} (sid {sid!r}) field {key!r}", value)
     return sid
 
 
