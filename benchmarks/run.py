@@ -53,6 +53,7 @@ PLUGINS: list[str] = [
     "bench_budget",
     "bench_audience",  # A1-A4
     "bench_incremental",  # I1-I2
+    "bench_deploy",  # D1-D2
 ]
 
 RESULTS = HERE / "RESULTS.md"
