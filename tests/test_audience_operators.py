@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_exotel.exceptions import ExotelError, ExotelValidationError
+from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
 from airflow_provider_exotel.operators.contacts import (
     ExotelCreateContactsOperator,
     ExotelSyncContactsOperator,
@@ -409,6 +409,29 @@ def test_plan_keeps_an_index_not_the_contacts():
 
     assert index.get("+919500000007")[0] == f"{7:032x}"
     assert per_contact < 400  # a parsed contact dict alone is over 1,500 bytes
+
+
+def test_credentials_revoked_mid_sync_stop_the_writes_and_dead_letter_every_row_left(
+    exotel_simulator, tmp_path
+):
+    _, rows = audience(exotel_simulator, 6)
+    rows[0]["tag"] = "changed"
+    rows.append({"number": "+919999900001"})
+    lst = exotel_simulator.add_list("aud")
+    failed = tmp_path / "failed.jsonl"
+    exotel_simulator.fail_every_request("401", method="PUT")
+
+    with pytest.raises(ExotelAuthError):
+        sync(contacts=rows, list_sid=lst["sid"], failed_output_path=str(failed), max_failures=100)
+
+    dead = read_jsonl(failed)
+    stages = {d["number"]: d["error"]["stage"] for d in dead}
+    assert stages[rows[0]["number"]] == "update"
+    # created before the PUT failed, but not added to the list once the sync stopped
+    assert stages["+919999900001"] == "list_add"
+    assert len(dead) == 7 and exotel_simulator.lists[lst["sid"]] == []
+    assert all(d["error"]["code"] == 401 for d in dead)
+    assert not [r for r in writes(exotel_simulator) if "/lists/" in r.path]
 
 
 def test_current_path_replaces_reading_the_account(exotel_simulator, tmp_path):
