@@ -343,3 +343,38 @@ def test_hook_params_accept_exactly_the_hooks_own_arguments():
     assert own == expected
     op = ExotelFetchContactsOperator(task_id="f", hook_params={"concurrency": 32, "timeout": 3600})
     assert op.hook.concurrency == 32
+
+
+def test_an_interrupted_create_keeps_the_rows_that_already_failed_in_the_dead_letter_file(
+    exotel_simulator, tmp_path
+):
+    from airflow_provider_exotel.operators.contacts import ExotelCreateContactsOperator
+
+    seeded = exotel_simulator.seed_contacts(2)
+    exotel_simulator.duplicate_numbers = "refuse"  # the first two rows get a 409
+    rows = [{"number": c["number"], "first_name": "Dup"} for c in seeded]
+    rows += [{"number": f"+9197{i:08d}", "first_name": "New"} for i in range(30)]
+    failed_path = tmp_path / "failed.jsonl"
+    op = ExotelCreateContactsOperator(
+        task_id="c",
+        contacts=rows,
+        batch_size=2,
+        failed_output_path=str(failed_path),
+        hook_params={"retry_limit": 0, "retry_delay": 0, "concurrency": 1},
+    )
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    exotel_simulator.latency = 0.05
+    exotel_simulator.on_nth_request(4, lambda s: signal.setitimer(signal.ITIMER_REAL, 0.02), method="POST")
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            op.execute(context={})
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    dead = read_jsonl(failed_path)
+    assert [(r["number"], r["error"]["code"]) for r in dead[:2]] == [(c["number"], 409) for c in seeded]

@@ -29,6 +29,7 @@ from airflow_provider_exotel.operators.contacts import (
     _check_path,
     _check_str,
     _closing,
+    _dead_letter_writer,
     _ExotelBaseOperator,
     _is_deferred,
     _jsonl,
@@ -169,7 +170,7 @@ class _AudienceBase(_ExotelBaseOperator):
     def _failed_writer(self, stack: contextlib.ExitStack) -> Any:
         if self.failed_output_path is None:
             return None
-        return stack.enter_context(_atomic_jsonl_writer(_to_path(self.failed_output_path)))
+        return stack.enter_context(_dead_letter_writer(_to_path(self.failed_output_path)))
 
     def _where_failed(self) -> str:
         if self.failed_output_path is not None:

@@ -894,7 +894,7 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
         with contextlib.ExitStack() as stack:
             failed_fh = None
             if self.failed_output_path is not None:
-                failed_fh = stack.enter_context(_atomic_jsonl_writer(_to_path(self.failed_output_path)))
+                failed_fh = stack.enter_context(_dead_letter_writer(_to_path(self.failed_output_path)))
             try:
                 for chunk in chunks(per_call):
                     if ended is None:
@@ -934,6 +934,20 @@ class ExotelBulkUpdateContactsOperator(_ExotelBaseOperator):
             )
             raise ended
         return result
+
+
+@contextlib.contextmanager
+def _dead_letter_writer(target: Any) -> Iterator[Any]:
+    """Like the atomic JSON Lines writer, but what was written is moved into place *whatever* ends
+    the block (the exception still propagates): dead letters are never thrown away."""
+    pending: BaseException | None = None
+    with _atomic_jsonl_writer(target) as fh:
+        try:
+            yield fh
+        except BaseException as exc:
+            pending = exc
+    if pending is not None:
+        raise pending
 
 
 def _dead_letter_line(row: dict[str, Any]) -> str:
