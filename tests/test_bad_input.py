@@ -196,6 +196,22 @@ CASES = [
         r"input_path .*line 2 is not valid JSON",
     ),
     (
+        "operator: JSON Lines with NaN names the line and field",
+        lambda s, m, t: (
+            (t / "in.jsonl").write_text('{"sid": "a"}\n{"sid": "b", "tag": NaN}\n'),
+            run(ExotelBulkUpdateContactsOperator(task_id="u", input_path=str(t / "in.jsonl"))),
+        ),
+        r"input_path .*line 2 \(sid 'b'\) field 'tag' is nan",
+    ),
+    (
+        "operator: JSON Lines sid with spaces repeats the trimmed one",
+        lambda s, m, t: (
+            (t / "in.jsonl").write_text('{"sid": "a"}\n{"sid": " a "}\n'),
+            run(ExotelBulkUpdateContactsOperator(task_id="u", input_path=str(t / "in.jsonl"))),
+        ),
+        r"input_path .*line 2 repeats sid 'a' \(first on line 1\)",
+    ),
+    (
         "operator: batch_size 0",
         lambda s, m, t: ExotelBulkUpdateContactsOperator(task_id="u", contacts=[], batch_size=0),
         r"batch_size",
