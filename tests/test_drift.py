@@ -1,4 +1,8 @@
-"""Drift-safe paging: contacts inserted or deleted while a fetch pages through them."""
+"""Exact paging: contacts inserted, deleted, renamed or moved between lists while a fetch pages through them.
+
+Each drift is applied just before a chosen request, over real sockets, with pages read one at a time
+and four at a time. See "Exact paging (guarantee)" in the Pager docstring and README.
+"""
 
 from __future__ import annotations
 
@@ -67,13 +71,16 @@ def test_a_stable_fetch_reads_each_page_once_with_a_one_contact_overlap(exotel_s
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
-def test_an_account_that_keeps_growing_at_the_end_exports_without_re_reads(exotel_simulator, concurrency):
+@pytest.mark.parametrize("every", [10, 2])
+def test_an_account_that_keeps_growing_at_the_end_exports_without_re_reads(
+    exotel_simulator, concurrency, every
+):
     seeded = [c["sid"] for c in exotel_simulator.seed_contacts(300)]
     counter = {"n": 0}
 
     def keep_appending(sim, request):
         counter["n"] += 1
-        if counter["n"] % 2 == 0:  # one new contact every other request: far more than normal growth
+        if counter["n"] % every == 0:  # one new contact every `every` requests (2: far beyond normal)
             sim.insert_contact(first_name="Appended")
 
     exotel_simulator.before_request = keep_appending
@@ -85,3 +92,116 @@ def test_an_account_that_keeps_growing_at_the_end_exports_without_re_reads(exote
     offsets = [int(r.query["offset"]) for r in exotel_simulator.requests]
     assert len(offsets) == len(set(offsets))  # no page read twice
     assert hook._pager.progress is not None and hook._pager.progress.rereads == 0
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+@pytest.mark.parametrize("at_request", [2, 3, 6])
+def test_one_delete_and_one_insert_keeping_the_total_unchanged_lose_no_contact(
+    exotel_simulator, concurrency, at_request
+):
+    seeded = [c["sid"] for c in exotel_simulator.seed_contacts(200)]
+    new = []
+
+    def delete_and_insert(sim):
+        sim.delete_contact(seeded[4])  # on the first page, already read
+        new.append(sim.insert_contact(first_name="New")["sid"])  # at the end: the total is unchanged
+
+    exotel_simulator.on_nth_request(at_request, delete_and_insert, method="GET")
+
+    got = list(ExotelContactsHook(retry_delay=0, concurrency=concurrency).iter_contacts())
+
+    assert_exactly_once(got, [s for s in seeded if s != seeded[4]], allowed_extra=[seeded[4], *new])
+    assert len(exotel_simulator.contacts) == 200
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_contact_renamed_onto_an_already_read_page_is_still_exported(exotel_simulator, concurrency):
+    seeded = exotel_simulator.seed_contacts(120, prefix="Name")  # Name0, Name1, Name10, … by name
+    by_name = sorted(seeded, key=lambda c: (c["first_name"], c["last_name"]))
+    moved = by_name[-1]["sid"]  # read last under name:asc …
+    exotel_simulator.on_nth_request(  # … renamed to sort first once the first pages are read
+        3, lambda sim: sim.rename_contact(moved, first_name="Aaron"), method="GET"
+    )
+    hook = ExotelContactsHook(retry_delay=0, concurrency=concurrency)
+
+    got = list(hook.iter_contacts(sort_by="name:asc"))
+
+    assert_exactly_once(got, [c["sid"] for c in seeded])
+    assert hook._pager.progress is not None and hook._pager.progress.rescans >= 1
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+@pytest.mark.parametrize("through", ["list endpoint", "list_sids filter"])
+def test_a_list_whose_membership_swaps_mid_fetch_keeps_every_member(exotel_simulator, concurrency, through):
+    seeded = [c["sid"] for c in exotel_simulator.seed_contacts(150)]
+    members, outsider = seeded[:120], seeded[140]
+    exotel_simulator.create_list("L", members)
+    exotel_simulator.on_nth_request(  # one read member leaves, another contact joins: same total
+        3, lambda sim: sim.swap_list_member("L", members[2], outsider), method="GET"
+    )
+    hook = ExotelContactsHook(retry_delay=0, concurrency=concurrency)
+
+    if through == "list endpoint":
+        got = list(hook.iter_list_contacts("L"))
+    else:
+        got = list(hook.iter_contacts(list_sids=["L"]))
+
+    assert_exactly_once(got, [s for s in members if s != members[2]], allowed_extra=[members[2], outsider])
+    assert len(exotel_simulator.lists["L"]) == 120
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_many_contacts_deleted_before_the_frontier_are_caught_up_by_reading_back(
+    exotel_simulator, concurrency
+):
+    seeded = [c["sid"] for c in exotel_simulator.seed_contacts(400)]
+    deleted = seeded[10:80]  # 70 read contacts vanish: the rest shift left by more than three pages
+    exotel_simulator.on_nth_request(6, lambda sim: [sim.delete_contact(s) for s in deleted], method="GET")
+    hook = ExotelContactsHook(retry_delay=0, concurrency=concurrency)
+
+    got = list(hook.iter_contacts())
+
+    assert_exactly_once(got, [s for s in seeded if s not in deleted], allowed_extra=deleted)
+    assert 1 <= hook._pager.progress.rereads <= 12
+
+
+def test_a_stable_fetch_of_a_resumed_export_starts_at_its_seam(exotel_simulator):
+    seeded = [c["sid"] for c in exotel_simulator.seed_contacts(100)]
+    hook = ExotelContactsHook(retry_delay=0, concurrency=2)
+
+    rest = list(
+        hook._pager.paginate("contacts", {}, None, start_offset=40, anchor=seeded[39], seen=seeded[:40])
+    )
+
+    assert [c["sid"] for c in rest] == seeded[40:]
+    assert sorted(int(r.query["offset"]) for r in exotel_simulator.requests) == [39, 58, 77, 96]
+
+
+def test_a_resumed_export_whose_seam_moved_still_continues_exactly(exotel_simulator):
+    seeded = [c["sid"] for c in exotel_simulator.seed_contacts(100)]
+    for sid in seeded[5:12]:  # deleted between the tries: the written prefix shifts left by 7
+        exotel_simulator.delete_contact(sid)
+    hook = ExotelContactsHook(retry_delay=0, concurrency=1)
+
+    rest = list(
+        hook._pager.paginate("contacts", {}, None, start_offset=40, anchor=seeded[39], seen=seeded[:40])
+    )
+
+    assert [c["sid"] for c in rest] == seeded[40:]
+
+
+def test_closing_a_fetch_early_stops_its_page_threads(exotel_simulator):
+    import threading
+
+    exotel_simulator.seed_contacts(500)
+    exotel_simulator.latency = 0.01
+    hook = ExotelContactsHook(retry_delay=0, concurrency=4)
+    before = {t.name for t in threading.enumerate()}
+
+    contacts = hook.iter_contacts()
+    first = [next(contacts) for _ in range(30)]
+    contacts.close()
+
+    assert len(first) == 30
+    assert not {t.name for t in threading.enumerate() if t.name.startswith("exotel-page")} - before
+    assert exotel_simulator.request_count() <= 2 + 2 * 4  # the window, not the whole account

@@ -21,8 +21,11 @@ Endpoints (all below ``/v2/accounts/<account_sid>/``, HTTP Basic auth):
 
 Fault injection (``add_faults`` / ``fail_every_request`` / ``add_item_faults``), latency, a sliding
 window rate limiter and a thread-safe request log make it suitable for reliability tests and
-benchmarks alike. A loopback-only control endpoint under ``/_control/`` changes a running simulator
-from another process (see :mod:`airflow_provider_exotel.testing.control`).
+benchmarks alike. Drift and wrong answers for paging tests — ``max_page_size``, ``rename_contact``,
+``swap_list_member`` and the page fault kinds (``repeat_page``, ``empty_page``, ``short_page``,
+``failure_item``, ``negative_total``, ``no_envelope``, ``sid_list`` …): see ``testing/_drift.py``.
+A loopback-only control endpoint under ``/_control/`` changes a running simulator from another
+process (see :mod:`airflow_provider_exotel.testing.control`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from airflow_provider_exotel.testing._campaign import CampaignEndpoints
+from airflow_provider_exotel.testing._drift import PAGE_FAULT_KINDS, DriftFeatures
 from airflow_provider_exotel.testing._ratelimit import AccountWindow
 from airflow_provider_exotel.testing.control import is_control_path, serve_control
 
@@ -109,6 +113,7 @@ FAULT_KINDS = frozenset(
         "html_200",
     }
 )
+FAULT_KINDS |= PAGE_FAULT_KINDS  # wrong page answers: testing/_drift.py
 
 # status -> (Exotel error code, message)
 _ERRORS: dict[int, tuple[int, str]] = {
@@ -318,7 +323,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _dispatch
 
 
-class ExotelSimulator(CampaignEndpoints):
+class ExotelSimulator(CampaignEndpoints, DriftFeatures):
     """Stateful fake of Exotel's v2 Contacts API on ``127.0.0.1:<free port>``.
 
     Attributes settable at runtime: ``latency`` (seconds per request), ``rate_limit_per_minute``
@@ -949,11 +954,14 @@ class ExotelSimulator(CampaignEndpoints):
                     extra["Retry-After"] = ra
                 self._send_error(h, rec, _ApiError(int(kind), headers=extra))
                 return
+        page_fault = fault.kind if fault is not None else None
+        query = self._drift_query(page_fault, rec.method, query)  # testing/_drift.py
         try:
             status, body = self._route(rec, path, query, parsed)
         except _ApiError as err:
             self._send_error(h, rec, err)
             return
+        body = self._drift_body(page_fault, rec.method, body)  # testing/_drift.py
         if fault is not None and fault.kind == "reset_after_apply":
             self._reset(h)
             return
@@ -1077,6 +1085,7 @@ class ExotelSimulator(CampaignEndpoints):
         return sids
 
     def _page_body(self, page: list[str], offset: int, limit: int, total: int, show_list: bool) -> bytes:
+        page = self._cap_page(page)  # max_page_size: testing/_drift.py
         items = []
         for sid in page:
             c = self._contacts[sid]
