@@ -122,6 +122,12 @@ CASES = [
         lambda s, m, t: ExotelContactsHook(retry_limit=10**6),
         r"retry_limit must be between 0 and 50",
     ),
+    (
+        "hook: rate_limit_wait inf",
+        lambda s, m, t: ExotelContactsHook(rate_limit_wait=float("inf")),
+        r"rate_limit_wait must be a number >= 0 and <= 86400",
+    ),
+    ("hook: rate_limit_wait < 0", lambda s, m, t: ExotelContactsHook(rate_limit_wait=-1), r"rate_limit_wait"),
     ("hook: retry_delay inf", lambda s, m, t: ExotelContactsHook(retry_delay=float("inf")), r"retry_delay"),
     (
         "hook: show_list 'yes'",

@@ -338,9 +338,7 @@ def test_hook_params_accept_exactly_the_hooks_own_arguments():
 
     signature = inspect.signature(ExotelContactsHook.__init__).parameters
     own = {n for n, p in signature.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    # rate_limit_wait comes with the request budget (DESIGN.md); until the hook has it, it is optional
-    expected = HOOK_ARGUMENTS if "rate_limit_wait" in own else HOOK_ARGUMENTS - {"rate_limit_wait"}
-    assert own == expected
+    assert own == HOOK_ARGUMENTS
     op = ExotelFetchContactsOperator(task_id="f", hook_params={"concurrency": 32, "timeout": 3600})
     assert op.hook.concurrency == 32
 
