@@ -140,7 +140,7 @@ def bench(tmp: Path, add: Callable[..., None], progress: Callable[[str], None]) 
             "plan reads of the list's members (current_path does not replace them)",
             f"{reads3 - 1} reads",
             "—",
-            f"{ACCOUNT:,} members / 20 per page",
+            f"{ACCOUNT:,} members / 19 per page",
             "—",
             None,
         )
