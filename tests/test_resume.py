@@ -351,3 +351,27 @@ def test_a_resumed_export_still_stops_at_max_records(exotel_simulator, tmp_path)
 
     assert run()["count"] == 333
     assert sids(target) == exotel_simulator.contact_sids[:333]
+
+
+def test_a_file_url_export_is_local_and_resumes_too(exotel_simulator, tmp_path):
+    exotel_simulator.seed_contacts(800)
+    hook_params = {**FAST, "concurrency": 1, "retry_limit": 0}
+    reference, full = full_export(exotel_simulator, tmp_path / "ref.jsonl", hook_params=hook_params)
+    url = f"file://{tmp_path}/url/contacts.jsonl"
+    exotel_simulator.clear_requests()
+    exotel_simulator.on_nth_request(25, lambda s: s.add_faults("503"), method="GET")
+
+    def run():
+        return ExotelFetchContactsOperator(task_id="f", output_path=url, hook_params=hook_params).execute(
+            context={}
+        )
+
+    with pytest.raises(ExotelError):
+        run()
+    exotel_simulator.clear_requests()
+    result = run()
+
+    assert result == {"path": url, "count": 800}
+    assert (tmp_path / "url" / "contacts.jsonl").read_bytes() == reference
+    assert exotel_simulator.request_count(method="GET") <= 0.6 * full
+    assert hidden(tmp_path / "url") == []

@@ -47,6 +47,17 @@ def jsonl_line(obj: Any) -> str:
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
+def local_path(target: Any) -> Path | None:
+    """``target`` as a local filesystem path: a plain path, or a ``file://``/``local://`` storage path."""
+    if is_os_path(target):
+        return Path(target)
+    if getattr(target, "protocol", None) in ("file", "local"):
+        raw = getattr(target, "path", None)
+        if isinstance(raw, str) and raw.startswith("/"):
+            return Path(raw)
+    return None
+
+
 def target_key(target: Any) -> str:
     """A short, stable key for an output path (local: its absolute path; URLs: the URL)."""
     name = os.path.abspath(os.fspath(target)) if is_os_path(target) else str(target)
@@ -106,9 +117,12 @@ def atomic_jsonl_writer(target: Any) -> Iterator[IO[str]]:
     temporaries are locked while written, so a later try can tell a killed writer's leftovers
     (removed once the output is in place) from a live one's.
     """
+    on_disk = local_path(target)
+    local = on_disk is not None
+    if on_disk is not None:
+        target = on_disk
     tmp = target.with_name(f".exotel-{target_key(target)}.{uuid.uuid4().hex[:12]}.tmp")
-    local = is_os_path(target)
-    if local or getattr(target, "protocol", None) in ("file", "local", ""):
+    if local or getattr(target, "protocol", None) == "":
         tmp.parent.mkdir(parents=True, exist_ok=True)
     try:
         if local:

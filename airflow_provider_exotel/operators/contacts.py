@@ -35,7 +35,12 @@ from airflow_provider_exotel._validation import (
     validate_contacts,
 )
 from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
-from airflow_provider_exotel.operators._export import ResumableExport, atomic_jsonl_writer, jsonl_line
+from airflow_provider_exotel.operators._export import (
+    ResumableExport,
+    atomic_jsonl_writer,
+    jsonl_line,
+    local_path,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -348,8 +353,9 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
         progress = _Progress(self.log, "fetched", total, self.hook.request_budget)
         if self.output_path is not None:
             target = _to_path(self.output_path)
-            if is_os_path(target):
-                self._export_resumable(target, progress)
+            on_disk = local_path(target)
+            if on_disk is not None:  # a local or mounted filesystem (also file:// URLs): resumable
+                self._export_resumable(on_disk, progress)
             else:  # object storage: written whole to a temporary sibling, restarted on a new try
                 with _closing(self._iter(self.max_records)) as contacts:
                     with _atomic_jsonl_writer(target) as fh:
