@@ -196,7 +196,8 @@ def test_window_combines_with_name_and_list_filters(exotel_simulator):
     assert by_list and by_name
 
 
-def test_contacts_deleted_above_the_window_while_it_is_located_are_not_a_gap(exotel_simulator):
+@pytest.mark.parametrize("at_request", [4, 8, 12, 16])  # during the bisection, then during the read
+def test_contacts_deleted_above_the_window_while_it_is_located_are_not_a_gap(exotel_simulator, at_request):
     seeded = exotel_simulator.seed_contacts(1000)
     want = expected(exotel_simulator, ts(100), ts(600))
     newest = [c["sid"] for c in seeded[-60:]]  # all newer than the window
@@ -205,14 +206,15 @@ def test_contacts_deleted_above_the_window_while_it_is_located_are_not_a_gap(exo
         for sid in newest:
             sim.delete_contact(sid)
 
-    exotel_simulator.on_nth_request(8, delete_newest, method="GET")  # during the bisection
+    exotel_simulator.on_nth_request(at_request, delete_newest, method="GET")
 
     got = fetch(exotel_simulator, created_from=ts(100), created_to=ts(600))
 
     assert got == want
 
 
-def test_contacts_created_during_a_fetch_never_appear_twice(exotel_simulator):
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_contacts_created_during_a_fetch_never_appear_twice(exotel_simulator, concurrency):
     exotel_simulator.seed_contacts(1000)
     want = expected(exotel_simulator, ts(100), ts(900))
 
@@ -222,7 +224,7 @@ def test_contacts_created_during_a_fetch_never_appear_twice(exotel_simulator):
 
     exotel_simulator.on_nth_request(15, insert_some, method="GET")  # mid-read
 
-    hook = ExotelContactsHook(concurrency=1, **FAST)
+    hook = ExotelContactsHook(concurrency=concurrency, **FAST)
     got = [c["sid"] for c in hook.iter_contacts(created_from=ts(100), created_to=ts(900))]
 
     assert got == want
@@ -244,3 +246,22 @@ def test_operator_exports_the_window_newest_first(exotel_simulator, tmp_path):
     assert result == {"path": str(out), "count": 100}
     assert [line.split('"sid":"')[1][:32] for line in out.read_text().splitlines()] == want
     assert exotel_simulator.request_count(method="GET") <= budget(100, 500)
+
+
+@pytest.mark.parametrize("at_request", [6, 12, 14])
+def test_contacts_deleted_at_the_window_boundary_mid_fetch_leave_no_gap(exotel_simulator, at_request):
+    seeded = exotel_simulator.seed_contacts(1000)
+    want = expected(exotel_simulator, ts(100), ts(600))
+    around = [c["sid"] for c in seeded[590:610]]  # the anchor just before the window, and neighbours
+
+    def delete_around(sim):
+        for sid in around:
+            sim.delete_contact(sid)
+
+    exotel_simulator.on_nth_request(at_request, delete_around, method="GET")
+
+    got = fetch(exotel_simulator, created_from=ts(100), created_to=ts(600))
+
+    assert len(got) == len(set(got))
+    assert set(want) - set(around) <= set(got) <= set(want)
+    assert got == [s for s in want if s in set(got)]  # newest first

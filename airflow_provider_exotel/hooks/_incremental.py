@@ -6,34 +6,26 @@ bisection on single-record pages finds the newest contact created before ``creat
 paging engine reads on from there until the first contact older than ``created_from``. Exporting k of
 N contacts costs about ``k/19 + log2(N) + 2`` requests instead of ``N/20``.
 
-A resumed fetch (an export that already holds its first contacts) reads on from where the last try
-stopped through a *shifted view* of the endpoint (offset ``o`` of the view is offset ``start + o`` of
-the server), so the paging engine and its seam checks serve it unchanged.
+A resumed fetch (an export that already holds its first contacts) goes on through the pager's
+resume API (``start_offset``, ``anchor``, ``seen``): the seam is the last contact written.
 
-Like :mod:`._paging`, nothing here speaks HTTP: it is given the hook's ``fetch_page`` and a way to
-make a pager over any ``fetch_page``.
+Like :mod:`._paging`, nothing here speaks HTTP: it is given the hook's ``fetch_page`` and pager.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_exotel._validation import parse_timestamp
 from airflow_provider_exotel.exceptions import ExotelRequestError
-from airflow_provider_exotel.hooks._paging import Check, FetchPage, Pager, page_contacts, page_total
+from airflow_provider_exotel.hooks._paging import FetchPage, Pager, page_contacts, page_total
 
 #: The order an incremental fetch reads in (and yields in): newest first.
 NEWEST_FIRST = "date_created:desc"
-#: How often the start of the window is looked for again when the account shifts under the fetch.
-MAX_RELOCATIONS = 4
-
-#: ``make_pager(fetch_page) -> Pager``: the hook's pager settings over another ``fetch_page``.
-MakePager = Callable[[FetchPage], Pager]
 
 
 @dataclass(frozen=True)
@@ -62,31 +54,8 @@ def created_at(contact: Mapping[str, Any], endpoint: str) -> datetime:
     return moment
 
 
-def shifted(fetch_page: FetchPage, start: int) -> FetchPage:
-    """``fetch_page`` over the server's contacts from offset ``start`` on (total reduced to match)."""
-    if start <= 0:
-        return fetch_page
-
-    def view(body: dict[str, Any]) -> dict[str, Any]:
-        metadata = body.get("metadata")
-        total = metadata.get("total") if isinstance(metadata, Mapping) else None
-        if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
-            body = {**body, "metadata": {**metadata, "total": max(0, total - start)}}  # type: ignore[dict-item]
-        return body
-
-    def fetch(
-        endpoint: str, params: Mapping[str, Any], offset: int, limit: int, check: Check | None = None, /
-    ) -> dict[str, Any]:
-        shifted_check = None if check is None else (lambda body: check(view(body)))
-        return view(fetch_page(endpoint, params, offset + start, limit, shifted_check))
-
-    return fetch
-
-
 def iter_resumed(
-    fetch_page: FetchPage,
-    make_pager: MakePager,
-    log: logging.Logger | Any,
+    pager: Pager,
     endpoint: str,
     params: dict[str, Any],
     max_records: int | None,
@@ -94,64 +63,25 @@ def iter_resumed(
 ) -> Iterator[dict[str, Any]]:
     """The rest of a fetch whose first ``resume.count`` contacts are already held, in server order.
 
-    Reading starts one before ``resume.count``: that contact must be ``resume.last`` (the seam). When
-    it is not (contacts before it were deleted or inserted since), the fetch is read from the start
-    instead, skipping every held sid, so the result is still exact.
+    Reading starts one before ``resume.count``, where the last contact held must be (the seam); when
+    it is not (contacts before it were deleted or inserted since), the pager re-anchors by reading
+    back, and held sids are never yielded again, so the result is still exact.
     """
-    seen = resume.seen if isinstance(resume.seen, (set, frozenset)) else frozenset(resume.seen)
     remaining = None if max_records is None else max(0, max_records - resume.count)
-    if remaining == 0:
-        return
     anchor = resume.last.get("sid")
-    start = resume.count - 1
-    pages = make_pager(shifted(fetch_page, start)).paginate(
-        endpoint, params, None if remaining is None else remaining + 1
+    return pager.paginate(
+        endpoint,
+        params,
+        remaining,
+        start_offset=resume.count,
+        anchor=anchor if isinstance(anchor, str) else None,
+        seen=resume.seen,
     )
-    yielded = 0
-    with _closing(pages) as contacts:
-        for index, contact in enumerate(contacts):
-            if index == 0:
-                if contact.get("sid") == anchor:
-                    continue
-                log.warning(
-                    "Exotel GET %s: the contacts changed since the last try (the contact at the resume "
-                    "point is not the last one written); reading from the start, skipping the %s "
-                    "contacts already written",
-                    endpoint,
-                    f"{resume.count:,}",
-                )
-                break
-            if contact.get("sid") in seen:
-                continue
-            yield contact
-            yielded += 1
-            if remaining is not None and yielded >= remaining:
-                return
-        else:
-            return
-    yield from _skipping(make_pager(fetch_page).paginate(endpoint, params, None), seen, remaining)
-
-
-def _skipping(
-    contacts: Iterator[dict[str, Any]], seen: Collection[str], limit: int | None
-) -> Iterator[dict[str, Any]]:
-    yielded = 0
-    if limit == 0:
-        return
-    with _closing(contacts):
-        for contact in contacts:
-            if contact.get("sid") in seen:
-                continue
-            yield contact
-            yielded += 1
-            if limit is not None and yielded >= limit:
-                return
 
 
 def iter_created_between(
     fetch_page: FetchPage,
-    make_pager: MakePager,
-    log: logging.Logger | Any,
+    pager: Pager,
     endpoint: str,
     params: Mapping[str, Any],
     created_from: datetime | None,
@@ -162,8 +92,8 @@ def iter_created_between(
     """Yield the contacts created in ``[created_from, created_to)``, newest first.
 
     Every contact that exists for the whole fetch and was created in the window is yielded exactly
-    once (the paging engine's seam checks cover the read; a shift before the window's start is
-    detected on its first page and the start is looked for again).
+    once: the read starts anchored on the contact just before the window, and the paging engine's
+    seam checks (re-anchoring by reading back) cover any shift, before the window's start included.
 
     With ``resume`` (an export that holds the first ``resume.count`` contacts, newest first), the
     window's upper bound becomes the last held contact's creation time (inclusive, for contacts
@@ -181,42 +111,26 @@ def iter_created_between(
     if max_records == 0 or (lower is not None and upper is not None and lower >= upper):
         return
     desc = {**params, "sort_by": NEWEST_FIRST}
+    start = _window_start(fetch_page, endpoint, desc, lower, upper)
+    if start is None:
+        return
+    offset, anchor = start
+    # The pager reads from offset - 1, where the anchor (the newest contact at or after upper) must
+    # be; if contacts above it were deleted or created meanwhile, it re-anchors (reading back), so
+    # nothing in the window is missed or repeated. Contacts at or after upper are skipped.
+    pages = pager.paginate(endpoint, desc, None, start_offset=offset, anchor=anchor, seen=seen)
     yielded = 0
-    for attempt in range(MAX_RELOCATIONS):
-        start = _window_start(fetch_page, endpoint, desc, lower, upper)
-        if start is None:
-            return
-        moved = False
-        pages = make_pager(shifted(fetch_page, start)).paginate(endpoint, desc, None)
-        with _closing(pages) as contacts:
-            for index, contact in enumerate(contacts):
-                moment = created_at(contact, endpoint)
-                if upper is not None and moment >= upper:
-                    continue
-                if index == 0 and start > 0:  # contacts before the window were deleted meanwhile
-                    moved = True
-                    break
-                if lower is not None and moment < lower:
-                    return
-                if seen and contact.get("sid") in seen:
-                    continue
-                yield contact
-                yielded += 1
-                if max_records is not None and yielded >= max_records:
-                    return
-        if not moved:
-            return
-        log.warning(
-            "Exotel GET %s: contacts newer than the window were deleted while it was located; "
-            "locating it again (%d of %d)",
-            endpoint,
-            attempt + 2,
-            MAX_RELOCATIONS,
-        )
-    raise ExotelRequestError(
-        f"Exotel GET {endpoint}: contacts kept changing while locating the created_to boundary "
-        f"({MAX_RELOCATIONS} tries); try again when the account is quieter"
-    )
+    with _closing(pages) as contacts:
+        for contact in contacts:
+            moment = created_at(contact, endpoint)
+            if upper is not None and moment >= upper:
+                continue
+            if lower is not None and moment < lower:
+                return
+            yield contact
+            yielded += 1
+            if max_records is not None and yielded >= max_records:
+                return
 
 
 @contextlib.contextmanager
@@ -236,37 +150,43 @@ def _window_start(
     desc: Mapping[str, Any],
     lower: datetime | None,
     upper: datetime | None,
-) -> int | None:
-    """Offset to read from (newest first) so that nothing in the window is missed; ``None`` if empty.
+) -> tuple[int, str | None] | None:
+    """Where to read from, newest first: ``(offset, anchor sid)``, or ``None`` if the window is empty.
 
-    One single-record page at offset 0, then a bisection for the first contact older than ``upper``.
-    The offset returned is one before it (the newest contact at or after ``upper``), so the first page
-    read shows whether the account shifted in between.
+    One single-record page at offset 0, then a bisection on single-record pages for the first
+    contact older than ``upper`` (its offset); the anchor is the contact just before it (the newest
+    one at or after ``upper``), which the pager checks is still there when it starts reading.
     """
 
-    def probe(offset: int) -> tuple[int, datetime | None]:
+    def probe(offset: int) -> tuple[int, dict[str, Any] | None]:
         body = fetch_page(endpoint, desc, offset, 1)
         page = page_contacts(body, endpoint)
-        return page_total(body, endpoint), (created_at(page[0], endpoint) if page else None)
+        return page_total(body, endpoint), (page[0] if page else None)
 
     total, newest = probe(0)
-    if newest is None or (lower is not None and newest < lower):
+    if newest is None or (lower is not None and created_at(newest, endpoint) < lower):
         return None
-    if upper is None or newest < upper:
-        return 0
+    if upper is None or created_at(newest, endpoint) < upper:
+        return 0, None
     lo, hi = 1, total  # the contact at lo - 1 is at or after upper; find the first one before it
+    newer: dict[int, Any] = {0: newest.get("sid")}
     older: dict[int, datetime] = {}
     while lo < hi:
         mid = (lo + hi) // 2
-        _, moment = probe(mid)
+        _, contact = probe(mid)
+        moment = created_at(contact, endpoint) if contact is not None else None
         if moment is None or moment < upper:
             hi = mid
             if moment is not None:
                 older[mid] = moment
         else:
             lo = mid + 1
+            newer[mid] = contact.get("sid") if contact is not None else None
     if lo >= total:
         return None  # nothing was created before upper
     if lower is not None and lo in older and older[lo] < lower:
         return None  # the newest contact before upper is already older than the window
-    return lo - 1
+    anchor = newer.get(lo - 1)
+    if isinstance(anchor, str):
+        return lo, anchor
+    return lo - 1, None  # (not expected) read from the contact before, unanchored

@@ -62,7 +62,6 @@ from airflow_provider_exotel.hooks._budget import BudgetWaitTooLong, RequestBudg
 from airflow_provider_exotel.hooks._incremental import ResumePoint, iter_created_between, iter_resumed
 from airflow_provider_exotel.hooks._paging import (
     Check,
-    FetchPage,
     Pager,
     check_total,
     page_contacts,
@@ -605,8 +604,7 @@ class ExotelContactsHook(HttpHook):
         if created_start is not None or created_end is not None:
             return iter_created_between(
                 self._fetch_page,
-                self._pager_over,
-                self.log,
+                self._pager,
                 "contacts",
                 params,
                 created_start,
@@ -637,13 +635,7 @@ class ExotelContactsHook(HttpHook):
         """The pager, from the start or (``resume``) from where an earlier try stopped, seam checked."""
         if resume is None or resume.count <= 0:
             return self._pager.paginate(endpoint, params, max_records)
-        return iter_resumed(
-            self._fetch_page, self._pager_over, self.log, endpoint, params, max_records, resume
-        )
-
-    def _pager_over(self, fetch_page: FetchPage) -> Pager:
-        """A pager like the hook's own, over another ``fetch_page`` (e.g. a shifted view)."""
-        return Pager(fetch_page, self.concurrency, self.log)
+        return iter_resumed(self._pager, endpoint, params, max_records, resume)
 
     def count_contacts(
         self,
