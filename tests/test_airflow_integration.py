@@ -374,6 +374,22 @@ def test_hook_test_connection_makes_one_short_attempt(monkeypatch: pytest.Monkey
     assert TEST_CONNECTION_TIMEOUT <= 10
 
 
+def test_hook_test_connection_answers_a_429_at_once_instead_of_waiting(exotel_simulator) -> None:
+    """A spent rate budget is the answer to a Test, not something to wait out (up to 15 min)."""
+    from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
+
+    exotel_simulator.fail_every_request("429")
+    hook = ExotelContactsHook()
+    started = time.monotonic()
+    ok, message = hook.test_connection()
+
+    assert ok is False
+    assert "429" in message
+    assert exotel_simulator.request_count() == 1
+    assert time.monotonic() - started < 15
+    assert hook.rate_limit_wait == 900.0  # restored for real work
+
+
 # --------------------------------------------------------------------------------------------------
 # Airflow 2.x: ProvidersManager (what the Flask connection form is built from) and the Test button
 # --------------------------------------------------------------------------------------------------

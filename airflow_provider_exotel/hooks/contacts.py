@@ -1156,15 +1156,13 @@ class ExotelContactsHook(HttpHook):
         """Check credentials and account with one cheap request; never raises.
 
         This is the connection form's Test button, so it answers within seconds: one attempt (no
-        retries), with a timeout of at most ``TEST_CONNECTION_TIMEOUT`` seconds.
+        retries, no wait for the rate budget), with a timeout of at most ``TEST_CONNECTION_TIMEOUT``
+        seconds.
         """
-        saved = {
-            name: getattr(self, name) for name in ("retry_limit", "rate_limit_wait") if hasattr(self, name)
-        }
+        saved: dict[str, Any] = {"retry_limit": self.retry_limit, "rate_limit_wait": self.rate_limit_wait}
         self._testing = True
         self.retry_limit = 0
-        if "rate_limit_wait" in saved:
-            setattr(self, "rate_limit_wait", 0.0)  # noqa: B010 (a 429 answers the test, not waited out)
+        self.rate_limit_wait = 0.0  # a 429 answers the test; it is not waited out
         try:
             self.get_conn()
             saved["timeout"] = self.timeout
