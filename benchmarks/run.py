@@ -54,6 +54,7 @@ PLUGINS: list[str] = [
     "bench_audience",  # A1-A4
     "bench_incremental",  # I1-I2
     "bench_deploy",  # D1-D2
+    "bench_drift",  # X1-X3
 ]
 
 RESULTS = HERE / "RESULTS.md"
