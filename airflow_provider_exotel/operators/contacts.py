@@ -355,22 +355,23 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
             target = _to_path(self.output_path)
             on_disk = local_path(target)
             if on_disk is not None:  # a local or mounted filesystem (also file:// URLs): resumable
-                self._export_resumable(on_disk, progress)
+                count = self._export_resumable(on_disk, progress)
             else:  # object storage: written whole to a temporary sibling, restarted on a new try
                 with _closing(self._iter(self.max_records)) as contacts:
                     with _atomic_jsonl_writer(target) as fh:
                         for contact in contacts:
                             fh.write(_jsonl(contact))
                             progress.add()
+                count = progress.count
             self.log.info(
                 "Fetched %s contacts (%s) to %s in %.1f s",
-                f"{progress.count:,}",
+                f"{count:,}",
                 what,
                 target,
                 progress.elapsed,
             )
             _add_alias_events(context, self.outlets, target)
-            return {"path": str(target), "count": progress.count}
+            return {"path": str(target), "count": count}
 
         limit = MAX_XCOM_CONTACTS + 1
         if self.max_records is not None:
@@ -394,13 +395,13 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
         """What this task fetches (endpoint and filters): a partial export is resumed only for the same."""
         raise NotImplementedError
 
-    def _export_resumable(self, target: Path, progress: _Progress) -> None:
+    def _export_resumable(self, target: Path, progress: _Progress) -> int:
         """Stream to a local ``target`` through a partial file that the next try resumes.
 
         A try that fails or is killed leaves ``.exotel-<hash>.partial.jsonl`` beside ``target``; the
         next try of the same ``output_path`` (and fetch) keeps its complete lines and asks the hook
         to go on after the last one (the seam is checked). Once complete, the file is moved into
-        place, so the next run starts over.
+        place, so the next run starts over. Returns the number of contacts in the file.
         """
         from airflow_provider_exotel.hooks.contacts import ResumePoint
 
@@ -416,14 +417,16 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
                     for contact in contacts:
                         fh.write(_jsonl(contact))
                         progress.add()
-            return
+            return progress.count
         count, last, seen = held
         resume = None
         if count and last is not None:
             resume = ResumePoint(count=count, last=last, seen=seen)
-            progress.count = count
+            if progress.total:  # progress lines count what this try fetches
+                progress.total = max(progress.total - count, 0)
             self.log.info(
-                "Resuming the export to %s: %s contacts were written by an earlier try (last sid %s)",
+                "Resuming the export to %s: %s contacts were written by an earlier try (last sid %s); "
+                "fetching the rest",
                 target,
                 f"{count:,}",
                 last.get("sid"),
@@ -434,6 +437,7 @@ class _ExotelFetchBaseOperator(_ExotelBaseOperator):
                     export.write(contact)
                     progress.add()
             export.commit()
+            return export.count
         except BaseException:
             export.close()
             if export.count:
