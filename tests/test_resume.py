@@ -375,3 +375,27 @@ def test_a_file_url_export_is_local_and_resumes_too(exotel_simulator, tmp_path):
     assert (tmp_path / "url" / "contacts.jsonl").read_bytes() == reference
     assert exotel_simulator.request_count(method="GET") <= 0.6 * full
     assert hidden(tmp_path / "url") == []
+
+
+def test_a_torn_last_line_left_by_a_kill_is_cut_and_fetched_again(exotel_simulator, tmp_path):
+    exotel_simulator.seed_contacts(500)
+    hook_params = {**FAST, "concurrency": 1, "retry_limit": 0}
+    reference, _ = full_export(exotel_simulator, tmp_path / "ref.jsonl", hook_params=hook_params)
+    target = tmp_path / "contacts.jsonl"
+    exotel_simulator.clear_requests()
+    exotel_simulator.on_nth_request(10, lambda s: s.add_faults("503"), method="GET")
+    with pytest.raises(ExotelError):
+        ExotelFetchContactsOperator(task_id="f", output_path=str(target), hook_params=hook_params).execute(
+            context={}
+        )
+    partial = tmp_path / f".exotel-{target_key(target)}.partial.jsonl"
+    held = partial.read_bytes().count(b"\n")
+    with partial.open("ab") as fh:  # what a kill in the middle of a write leaves
+        fh.write(reference.splitlines(keepends=True)[held][:37])
+
+    ExotelFetchContactsOperator(task_id="f", output_path=str(target), hook_params=hook_params).execute(
+        context={}
+    )
+
+    assert held > 0
+    assert target.read_bytes() == reference

@@ -193,27 +193,31 @@ class ResumableExport:
             with open(self.note, encoding="utf-8") as note:
                 if json.load(note) != json.loads(json.dumps(self.fetch, default=str)):
                     return None
-            with open(self.partial, "rb") as reader:
-                data = reader.read()
         except (OSError, ValueError):
-            return None
-        end = data.rfind(b"\n") + 1
-        if end == 0:
             return None
         sids: set[str] = set()
         last: dict[str, Any] | None = None
         count = 0
+        end = 0  # bytes of complete lines
         try:
-            for line in data[:end].splitlines():
-                last = json.loads(line)
-                sid = last.get("sid") if isinstance(last, dict) else None
-                if not isinstance(sid, str):
-                    return None
-                sids.add(sid)
-                count += 1
-        except ValueError:
+            with open(self.partial, "rb") as reader:  # streamed: memory holds the sids, not the file
+                for line in reader:
+                    if not line.endswith(b"\n"):
+                        break  # a torn last line (the try was killed mid-write): cut below
+                    contact = json.loads(line)
+                    sid = contact.get("sid") if isinstance(contact, dict) else None
+                    if not isinstance(sid, str):
+                        return None
+                    sids.add(sid)
+                    last = contact
+                    count += 1
+                    end += len(line)
+                size = reader.seek(0, os.SEEK_END)
+        except (OSError, ValueError):
             return None
-        if end < len(data):
+        if count == 0:
+            return None
+        if end < size:
             os.ftruncate(fd, end)
         return count, last, sids
 
