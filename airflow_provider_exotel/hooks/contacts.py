@@ -573,7 +573,9 @@ class ExotelContactsHook(HttpHook):
 
         :param name: only contacts whose name matches.
         :param sort_by: server-side order, e.g. ``"date_created:desc"``. Not with ``created_*``.
-        :param list_sids: only contacts in any of these lists (sent as one comma-separated value).
+        :param list_sids: only contacts in any of these lists (sent as one comma-separated value): a
+            list of sids, or a comma-separated string; a string that looks like a list literal
+            (``"['l1', 'l2']"``, what a template renders) is read as that list.
         :param show_list: include each contact's lists (``filter=show_list``).
         :param max_records: stop after this many contacts.
         :param created_from: only contacts created at or after this moment (datetime or ISO-8601

@@ -502,7 +502,8 @@ class ExotelFetchContactsOperator(_ExotelFetchBaseOperator):
     :param created_from: only contacts created at or after this moment (datetime or ISO-8601
         string; naive means UTC). Templated.
     :param created_to: only contacts created before this moment (exclusive). Templated.
-    :param list_sids: only contacts in any of these lists. Templated.
+    :param list_sids: only contacts in any of these lists: a list of sids or a comma-separated
+        string. Templated; a template rendering a list (``"['l1', 'l2']"``) is read as that list.
     :param show_list: include each contact's lists (``filter=show_list``).
     :param output_path: local path or storage URL (``file://``, ``s3://``, ...) of the JSON Lines
         file to write. Templated; a templated path is not declared as an Asset automatically
@@ -612,11 +613,13 @@ class ExotelFetchListContactsOperator(_ExotelFetchBaseOperator):
     Same output contract as :class:`ExotelFetchContactsOperator`: JSON Lines at ``output_path``
     (returning ``{"path", "count"}``), or the contacts themselves (at most 1000).
 
-    :param list_sid: the list's sid. Templated (works with ``.expand(list_sid=[...])``).
+    :param list_sid: the list's sid (surrounding spaces are trimmed; ``..``, ``/`` and the like are
+        refused). Templated (works with ``.expand(list_sid=[...])``).
     :param exotel_conn_id: id of the ``exotel`` connection. Templated.
     :param output_path: local path or storage URL of the JSON Lines file to write. Templated.
     :param max_records: stop after this many contacts.
-    :param hook_params: extra :class:`ExotelContactsHook` arguments.
+    :param hook_params: extra :class:`ExotelContactsHook` arguments (names and bounds are checked
+        when the DAG is parsed).
     """
 
     template_fields: Sequence[str] = ("exotel_conn_id", "list_sid", "output_path")
