@@ -250,6 +250,17 @@ def test_a_missing_contact_is_never_reported_updated_when_results_come_back_reor
     assert exotel_simulator.request_count(method="PUT") == 1
 
 
+def test_results_without_sids_are_matched_by_position(exotel_simulator):
+    seeded = exotel_simulator.seed_contacts(3)
+    exotel_simulator.put_results_without_data = True
+    contacts = [{"sid": seeded[0]["sid"]}, {"sid": "missing"}, {"sid": seeded[2]["sid"], "tag": "z"}]
+
+    result = ExotelContactsHook(retry_delay=0).bulk_update_contacts(contacts)
+
+    assert result.succeeded == [seeded[0]["sid"], seeded[2]["sid"]]
+    assert [(f["sid"], f["code"]) for f in result.failed] == [("missing", 404)]
+
+
 def test_reordered_results_with_a_transient_item_failure_resend_only_that_contact(exotel_simulator):
     seeded = exotel_simulator.seed_contacts(5)
     exotel_simulator.reorder_put_results = True

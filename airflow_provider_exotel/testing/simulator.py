@@ -336,6 +336,8 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
     #: Answer ``PUT contacts`` with the result items in reverse input order (each success item
     #: still carries its contact, with ``sid``, in ``data``; failures carry no sid).
     reorder_put_results: bool = False
+    #: Answer ``PUT contacts`` with ``"data": null`` in every item (no sids to match results by).
+    put_results_without_data: bool = False
 
     def __init__(
         self,
@@ -1191,6 +1193,8 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
                 results.append({"code": 200, "error_data": None, "status": "success", "data": contact})
             if failed < len(items):
                 self._query_cache.clear()
+            if self.put_results_without_data:  # success items that do not echo the contact
+                results = [{**r, "data": None} for r in results]
             if self.reorder_put_results:  # a server that does not keep input order
                 results.reverse()
             status = 207 if failed else 200
