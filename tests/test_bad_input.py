@@ -52,6 +52,14 @@ CASES = [
         r"account_sid",
     ),
     (
+        "connection: account_sid that would change the path",
+        lambda s, m, t: (
+            with_connection(m, s, extra={"account_sid": "../acct1"}),
+            ExotelContactsHook().count_contacts(),
+        ),
+        r"extra 'account_sid' must be a sid .*contains '/'",
+    ),
+    (
         "connection: unknown region",
         lambda s, m, t: (
             with_connection(m, s, host="", extra={"account_sid": "a", "region": "mars"}),

@@ -334,8 +334,9 @@ class ExotelContactsHook(HttpHook):
                 "connection extra requests_per_minute", extra["requests_per_minute"]
             )
         self._verify = _parse_verify(extra.get("verify", True))
-        api_base = f"{base}/v2/accounts/{quote(account_sid.strip(), safe='')}"
-        return api_base, str(conn.login), str(conn.password), account_sid.strip()
+        account_sid = check_path_segment(f"{where} extra 'account_sid'", account_sid)
+        api_base = f"{base}/v2/accounts/{quote(account_sid, safe='')}"
+        return api_base, str(conn.login), str(conn.password), account_sid
 
     def get_conn(
         self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
