@@ -265,3 +265,23 @@ def test_contacts_deleted_at_the_window_boundary_mid_fetch_leave_no_gap(exotel_s
     assert len(got) == len(set(got))
     assert set(want) - set(around) <= set(got) <= set(want)
     assert got == [s for s in want if s in set(got)]  # newest first
+
+
+@pytest.mark.parametrize("at_request", [11, 12, 13, 14])
+def test_many_contacts_created_during_a_fetch_push_the_window_further_and_nothing_is_missed(
+    exotel_simulator, at_request
+):
+    exotel_simulator.seed_contacts(1000)
+    want = expected(exotel_simulator, ts(850), ts(900))
+
+    def insert_many(sim):
+        for _ in range(200):  # newest: the window moves 200 places further than the probes saw it
+            sim.insert_contact()
+
+    exotel_simulator.on_nth_request(at_request, insert_many, method="GET")
+    hook = ExotelContactsHook(concurrency=1, **FAST)
+
+    got = [c["sid"] for c in hook.iter_contacts(created_from=ts(850), created_to=ts(900))]
+
+    assert got == want
+    assert exotel_simulator.request_count(method="GET") <= budget(len(want), 1200) + 12

@@ -114,23 +114,35 @@ def iter_created_between(
     start = _window_start(fetch_page, endpoint, desc, lower, upper)
     if start is None:
         return
-    offset, anchor = start
+    offset, anchor, end = start
     # The pager reads from offset - 1, where the anchor (the newest contact at or after upper) must
     # be; if contacts above it were deleted or created meanwhile, it re-anchors (reading back), so
-    # nothing in the window is missed or repeated. Contacts at or after upper are skipped.
-    pages = pager.paginate(endpoint, desc, None, start_offset=offset, anchor=anchor, seen=seen)
+    # nothing in the window is missed or repeated. Contacts at or after upper are skipped. When a
+    # probe saw where the window ends, the pager reads no further (no prefetched page is wasted); if
+    # contacts created meanwhile pushed the window past that point, reading goes on from the last
+    # contact read.
+    limit = None if end is None else end - offset + 1
+    held = set(seen)
     yielded = 0
-    with _closing(pages) as contacts:
-        for contact in contacts:
-            moment = created_at(contact, endpoint)
-            if upper is not None and moment >= upper:
-                continue
-            if lower is not None and moment < lower:
-                return
-            yield contact
-            yielded += 1
-            if max_records is not None and yielded >= max_records:
-                return
+    while True:
+        got, last = 0, None
+        pages = pager.paginate(endpoint, desc, limit, start_offset=offset, anchor=anchor, seen=held)
+        with _closing(pages) as contacts:
+            for contact in contacts:
+                got, last = got + 1, contact
+                held.add(contact["sid"])  # read: an anchor if reading has to go on
+                moment = created_at(contact, endpoint)
+                if upper is not None and moment >= upper:
+                    continue
+                if lower is not None and moment < lower:
+                    return
+                yield contact
+                yielded += 1
+                if max_records is not None and yielded >= max_records:
+                    return
+        if limit is None or got < limit or last is None:
+            return  # the end of the contacts
+        offset, anchor, limit = offset + got, last["sid"], None
 
 
 @contextlib.contextmanager
@@ -150,12 +162,13 @@ def _window_start(
     desc: Mapping[str, Any],
     lower: datetime | None,
     upper: datetime | None,
-) -> tuple[int, str | None] | None:
-    """Where to read from, newest first: ``(offset, anchor sid)``, or ``None`` if the window is empty.
+) -> tuple[int, str | None, int | None] | None:
+    """Where to read from, newest first: ``(offset, anchor sid, end)``, or ``None`` if the window is empty.
 
     One single-record page at offset 0, then a bisection on single-record pages for the first
     contact older than ``upper`` (its offset); the anchor is the contact just before it (the newest
     one at or after ``upper``), which the pager checks is still there when it starts reading.
+    ``end`` is the lowest offset a probe found older than ``lower`` (the window ends before it), if any.
     """
 
     def probe(offset: int) -> tuple[int, dict[str, Any] | None]:
@@ -167,7 +180,7 @@ def _window_start(
     if newest is None or (lower is not None and created_at(newest, endpoint) < lower):
         return None
     if upper is None or created_at(newest, endpoint) < upper:
-        return 0, None
+        return 0, None, None
     lo, hi = 1, total  # the contact at lo - 1 is at or after upper; find the first one before it
     newer: dict[int, Any] = {0: newest.get("sid")}
     older: dict[int, datetime] = {}
@@ -186,7 +199,8 @@ def _window_start(
         return None  # nothing was created before upper
     if lower is not None and lo in older and older[lo] < lower:
         return None  # the newest contact before upper is already older than the window
+    end = min((at for at, moment in older.items() if lower is not None and moment < lower), default=None)
     anchor = newer.get(lo - 1)
     if isinstance(anchor, str):
-        return lo, anchor
-    return lo - 1, None  # (not expected) read from the contact before, unanchored
+        return lo, anchor, end
+    return lo - 1, None, end  # (not expected) read from the contact before, unanchored
