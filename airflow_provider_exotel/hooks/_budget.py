@@ -109,7 +109,7 @@ class RequestBudget:
         self._window_guess = 0.0  # the longest time-to-reset seen
         self._skew = 0.0
         self._share = 1.0
-        self._share_base: tuple[float, int, float] | None = None  # (server remaining, our responses, time)
+        self._ours_in_window = 0  # our answers counted in the current window
         self._others_rate = 0.0  # other clients' requests per second, measured
         self._observed_at = 0.0  # when _remaining was last set from an answer
         # learned without headers
@@ -183,7 +183,7 @@ class RequestBudget:
         self._observed_at = now
         while self._reset_at <= now:
             self._reset_at += self.window
-        self._share_base = None
+        self._ours_in_window = 0
 
     def _next_slot(self, now: float) -> tuple[float, float, str]:
         """(earliest send time, end of a spent-budget wait or -inf, why)."""
@@ -255,27 +255,30 @@ class RequestBudget:
                 self._stale_upto = max(self._stale_upto, self._window_id)
             self._window_id = reset_epoch
             self._remaining = estimate
-            self._observed_at = now
-            self._reset_at = now + reset_in
-            self._share_base = (remaining, self._responses, now)
+            self._ours_in_window = 0
+        elif reset_epoch < self._window_id - 1e-6:
             return
-        if reset_epoch < self._window_id - 1e-6:
-            return
-        self._remaining = estimate if self._remaining is None else min(self._remaining, estimate)
+        else:
+            self._remaining = estimate if self._remaining is None else min(self._remaining, estimate)
         self._observed_at = now
         self._reset_at = now + reset_in
-        if self._share_base is None:
-            self._share_base = (remaining, self._responses, now)
+        self._ours_in_window += 1
+        self._measure_others(remaining, now)
+
+    def _measure_others(self, remaining: float, now: float) -> None:
+        """Our share of the window's spending so far, and the other clients' rate, from the counter."""
+        if self.limit is None or self._reset_at is None:
             return
-        base_remaining, base_responses, base_time = self._share_base
-        spent = base_remaining - remaining
-        ours = self._responses - base_responses
-        if spent >= max(4.0, (self.limit or 0) / 5.0) and ours > 0:
-            measured = min(1.0, max(0.05, ours / spent))
-            self._share = 0.5 * self._share + 0.5 * measured
-            if now > base_time:
-                others = max(spent - ours, 0.0) / (now - base_time)
-                self._others_rate = 0.5 * self._others_rate + 0.5 * others
+        spent = self.limit - remaining  # by everyone, this window
+        if spent < 1:
+            return
+        ours = min(self._ours_in_window, spent)
+        elapsed = max(now - (self._reset_at - self.window), 0.05 * self.window)
+        weight = 0.7 if spent >= 3 else 0.3
+        measured = min(1.0, max(0.05, ours / spent))
+        self._share = (1 - weight) * self._share + weight * measured
+        others = (spent - ours) / elapsed
+        self._others_rate = (1 - weight) * self._others_rate + weight * others
 
     def on_429(self, seq: int, retry_after: float | None, headers: Mapping[str, str]) -> float:
         """A 429 to request ``seq``: pause every thread; returns the pause in seconds.
@@ -308,7 +311,7 @@ class RequestBudget:
             if self._learned is None:
                 self._learned = estimate
             else:
-                self._learned = min(self._learned * DECREASE, max(estimate, self._learned * 0.5))
+                self._learned = min(self._learned * DECREASE, max(estimate, self._learned * 0.25))
         elif self._learned is not None:
             self._learned *= DECREASE
         self._last_event = frees_at
