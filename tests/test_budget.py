@@ -319,5 +319,6 @@ def test_progress_line_reads_like_the_users_plan():
 
     line = progress._line()
 
-    # the slower of the current pace (96,000 at 9.8/s) and the budget (4,800 pages at 30/min)
-    assert line == "fetched 4,000 / 100,000 contacts (4%), 9.8/s, ETA 2h 43m (budget 30/min)"
+    # the slower of the current pace (96,000 at 9.8/s: 2h 43m) and the budget (96,000 / 19 new
+    # contacts a page = 5,053 pages at 30/min: 2h 48m)
+    assert line == "fetched 4,000 / 100,000 contacts (4%), 9.8/s, ETA 2h 48m (budget 30/min)"

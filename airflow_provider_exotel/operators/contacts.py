@@ -205,7 +205,8 @@ class _Progress:
             left = self.total - self.count
             eta = left / rate if rate > 0 else None
             if rpm:
-                by_budget = -(-left // MAX_PAGE_SIZE) * 60.0 / rpm  # remaining pages at the budget
+                # the remaining pages (19 new contacts each: pages overlap by one) at the budget
+                by_budget = -(-left // (MAX_PAGE_SIZE - 1)) * 60.0 / rpm
                 eta = by_budget if eta is None else max(eta, by_budget)
             if eta is not None:
                 line += f", ETA {_duration(eta)}"
