@@ -273,11 +273,14 @@ class RequestBudget:
         if spent < 1:
             return
         ours = min(self._ours_in_window, spent)
-        elapsed = max(now - (self._reset_at - self.window), 0.05 * self.window)
         weight = 0.7 if spent >= 3 else 0.3
         measured = min(1.0, max(0.05, ours / spent))
         self._share = (1 - weight) * self._share + weight * measured
-        others = (spent - ours) / elapsed
+        if self._window_len is None:
+            return  # where the window started is a guess until two windows were seen
+        elapsed = max(now - (self._reset_at - self._window_len), 0.1 * self._window_len)
+        # others cannot sustain more than the budget; a burst at the window's start is no rate
+        others = min((spent - ours) / elapsed, 2.0 * self.limit / self._window_len)
         self._others_rate = (1 - weight) * self._others_rate + weight * others
 
     def on_429(self, seq: int, retry_after: float | None, headers: Mapping[str, str]) -> float:
