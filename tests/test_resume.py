@@ -399,3 +399,29 @@ def test_a_torn_last_line_left_by_a_kill_is_cut_and_fetched_again(exotel_simulat
 
     assert held > 0
     assert target.read_bytes() == reference
+
+
+def test_a_try_failing_before_any_contact_is_written_leaves_no_hidden_file(exotel_simulator, tmp_path):
+    exotel_simulator.seed_contacts(100)
+    exotel_simulator.fail_every_request("503", method="GET", path_endswith="contacts")
+    target = tmp_path / "contacts.jsonl"
+
+    with pytest.raises(ExotelError):
+        ExotelFetchContactsOperator(
+            task_id="f", output_path=str(target), hook_params={**FAST, "retry_limit": 0}
+        ).execute(context={})
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_temporary_still_being_written_by_a_live_try_is_not_removed(exotel_simulator, tmp_path):
+    exotel_simulator.seed_contacts(10)
+    target = tmp_path / "contacts.jsonl"
+    live = tmp_path / f".exotel-{target_key(target)}.0123456789ab.tmp"
+    fd = os.open(live, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another try, writing right now
+        ExotelFetchContactsOperator(task_id="f", output_path=str(target)).execute(context={})
+        assert hidden(tmp_path) == [live.name]
+    finally:
+        os.close(fd)

@@ -248,8 +248,14 @@ class ResumableExport:
         remove_stale_temporaries(self.target)
 
     def close(self) -> None:
-        """Flush and unlock; an uncommitted partial file stays for the next try."""
-        if self._fh is not None:
+        """Flush and unlock; an uncommitted partial file stays for the next try (unless empty)."""
+        if self._fh is None:
+            return
+        if self.count == 0:  # nothing to resume: leave nothing behind
             with contextlib.suppress(OSError):
-                self._fh.close()
-            self._fh = None
+                self.partial.unlink()
+            with contextlib.suppress(OSError):
+                self.note.unlink()
+        with contextlib.suppress(OSError):
+            self._fh.close()
+        self._fh = None
