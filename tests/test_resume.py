@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from airflow_harness are redefined as arguments)
 """Resumable exports and the output file's defects, against the bundled simulator over real sockets.
 
 A fetch operator writing to a local ``output_path`` keeps what a failed or killed try wrote (hidden,
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
 
 from airflow_provider_exotel.exceptions import ExotelError
 from airflow_provider_exotel.operators._export import target_key
@@ -425,3 +427,36 @@ def test_a_temporary_still_being_written_by_a_live_try_is_not_removed(exotel_sim
         assert hidden(tmp_path) == [live.name]
     finally:
         os.close(fd)
+
+
+def test_the_retry_of_a_failed_export_task_resumes_it_in_a_real_dag_run(
+    airflow_harness, exotel_simulator, tmp_path
+):
+    import sqlite3
+
+    exotel_simulator.seed_contacts(1500)
+    hook_params = {**FAST, "concurrency": 1, "retry_limit": 0}
+    reference, full = full_export(exotel_simulator, tmp_path / "ref.jsonl", hook_params=hook_params)
+    target = tmp_path / "out" / "contacts.jsonl"
+    exotel_simulator.clear_requests()
+    exotel_simulator.on_nth_request(full // 2, lambda s: s.add_faults("503"), method="GET")
+
+    result = airflow_harness.run_dag(
+        "exotel_resume_retry",
+        dags_folder=Path(__file__).parent / "dags",
+        env={
+            "AIRFLOW_CONN_EXOTEL_DEFAULT": exotel_simulator.connection_json(),
+            "EXOTEL_RESUME_PATH": str(target),
+        },
+    )
+
+    result.assert_success()
+    with sqlite3.connect(airflow_harness.db_path) as conn:
+        (tries,) = conn.execute(
+            "SELECT try_number FROM task_instance WHERE dag_id = ? AND run_id = ? AND task_id = 'export'",
+            ("exotel_resume_retry", result.run_id),
+        ).fetchone()
+    assert tries == 2
+    assert target.read_bytes() == reference
+    assert exotel_simulator.request_count(method="GET") <= full // 2 + 0.6 * full  # both tries together
+    assert hidden(target.parent) == []
