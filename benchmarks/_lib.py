@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import math
 import os
 import subprocess
 import sys
@@ -69,50 +68,6 @@ def set_connection(conn_id: str, host: str, port: int, conn_type: str = "exotel"
 # --------------------------------------------------------------------------------------------------
 def in_process_simulator(**kwargs: Any) -> ExotelSimulator:
     return ExotelSimulator(api_key=API_KEY, api_token=API_TOKEN, account_sid=ACCOUNT_SID, **kwargs)
-
-
-class WindowedSimulator(ExotelSimulator):
-    """The simulator with its sliding rate-limit window shortened from 60 s to ``window`` seconds.
-
-    The limit is scaled with it (``rate_limit_per_minute * window / 60`` requests per window), so a
-    client pacing evenly at ``rate_limit_per_minute`` is exactly at the limit either way; a short
-    window only lets a short run reach the steady state where the window is full (with the stock
-    60 s window, a run shorter than 60 s cannot be refused at all when it stays under R per minute).
-    Accepted requests are timestamped where the limit is checked (``accepted_at``), to measure the
-    client's headroom.
-    """
-
-    def __init__(self, *, window: float, **kwargs: Any) -> None:
-        super().__init__(api_key=API_KEY, api_token=API_TOKEN, account_sid=ACCOUNT_SID, **kwargs)
-        self.window = window
-        self.accepted_at: list[float] = []
-
-    @property
-    def per_window(self) -> int:
-        assert self.rate_limit_per_minute is not None
-        return max(1, int(self.rate_limit_per_minute * self.window / 60.0))
-
-    def _rate_check(self) -> int | None:
-        if self.rate_limit_per_minute is None:
-            return None
-        with self._rate_lock:
-            now = time.monotonic()
-            recent = self._rate_window
-            while recent and recent[0] <= now - self.window:
-                recent.popleft()
-            if len(recent) >= self.per_window:
-                return max(1, math.ceil(recent[0] + self.window - now))
-            recent.append(now)
-            self.accepted_at.append(now)
-            return None
-
-    def min_headroom(self) -> float | None:
-        """Smallest ``t[k] - t[k - per_window] - window`` over accepted requests (negative = refused)."""
-        n = self.per_window
-        ts = self.accepted_at
-        if len(ts) <= n:
-            return None
-        return min(ts[k] - ts[k - n] - self.window for k in range(n, len(ts)))
 
 
 class SimulatorProcess:

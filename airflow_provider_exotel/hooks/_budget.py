@@ -34,6 +34,8 @@ from email.utils import parsedate_to_datetime
 RATE_HEADROOM = 0.97
 #: Exotel's window when nothing better is known.
 DEFAULT_WINDOW = 60.0
+#: Shortest window assumed before two windows were seen (a first answer may come just before a reset).
+MIN_WINDOW = 1.0
 #: A ``Reset`` further away than this is not believed.
 MAX_RESET = 3600.0
 #: Below this share of the account's consumption, other clients are about.
@@ -122,7 +124,9 @@ class RequestBudget:
     @property
     def window(self) -> float:
         """The account's window length in seconds, as far as it is known."""
-        return self._window_len or (self._window_guess if self._window_guess > 0 else DEFAULT_WINDOW)
+        if self._window_len:
+            return self._window_len
+        return max(self._window_guess, MIN_WINDOW) if self._window_guess > 0 else DEFAULT_WINDOW
 
     def requests_per_minute_known(self) -> float | None:
         """The tightest known budget in requests per minute (cap, announced or learned), or None."""
@@ -181,8 +185,8 @@ class RequestBudget:
             self._stale_upto = max(self._stale_upto, self._window_id)
         self._remaining = float(self.limit) if self.limit is not None else None
         self._observed_at = now
-        while self._reset_at <= now:
-            self._reset_at += self.window
+        if self._reset_at <= now:
+            self._reset_at += math.ceil((now - self._reset_at) / self.window + 1e-9) * self.window
         self._ours_in_window = 0
 
     def _next_slot(self, now: float) -> tuple[float, float, str]:
