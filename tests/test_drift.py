@@ -205,3 +205,22 @@ def test_closing_a_fetch_early_stops_its_page_threads(exotel_simulator):
     assert len(first) == 30
     assert not {t.name for t in threading.enumerate() if t.name.startswith("exotel-page")} - before
     assert exotel_simulator.request_count() <= 2 + 2 * 4  # the window, not the whole account
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_list_member_that_leaves_and_joins_again_does_not_hide_the_members_after_it(
+    exotel_simulator, concurrency
+):
+    seeded = [c["sid"] for c in exotel_simulator.seed_contacts(30)]
+    members = seeded[:21]  # two pages: 0-19 and 19-20
+    exotel_simulator.create_list("L", members)
+
+    def leave_and_rejoin(sim):  # after the first page: members[0] rejoins right where page 2 reads
+        sim.swap_list_member("L", members[0], seeded[25])  # members[0] leaves …
+        sim.swap_list_member("L", members[1], members[0])  # … and joins again, at the end
+
+    exotel_simulator.on_nth_request(2, leave_and_rejoin, method="GET")
+
+    got = list(ExotelContactsHook(retry_delay=0, concurrency=concurrency).iter_list_contacts("L"))
+
+    assert_exactly_once(got, members[2:], allowed_extra=[members[0], members[1], seeded[25]])

@@ -2,8 +2,9 @@
 fetch is yielded exactly once and nothing is yielded twice.
 
 Random deletes, inserts (front and back), renames and list-membership swaps are applied just before
-random requests of a fetch (simulator ``before_request``), under ``date_created:asc`` and
-``name:asc``, through the contacts and the list endpoint, with 1–8 pages in flight.
+random requests of a fetch (simulator ``before_request``), under ``date_created:asc``,
+``date_created:desc`` and ``name:asc``, through the contacts and the list endpoint (where a swap may
+bring back a member that left), with 1–8 pages in flight.
 
 Inside the guarantee (the Pager docstring): under ``name:asc`` offset paging cannot see changes
 between two reads that cancel out at every seam (a contact moving onto a read page while another
@@ -33,9 +34,8 @@ OPS_NEVER_LEFT = ["delete", "insert_front", "insert_back", "rename_later"]
 @st.composite
 def scenarios(draw):
     target = draw(st.sampled_from(["contacts", "list"]))
-    sort_by = (
-        "date_created:asc" if target == "list" else draw(st.sampled_from(["date_created:asc", "name:asc"]))
-    )
+    orders = ["date_created:asc", "name:asc", "date_created:desc"]
+    sort_by = "date_created:asc" if target == "list" else draw(st.sampled_from(orders))
     if sort_by == "name:asc":
         ops = draw(st.sampled_from([OPS_ADD_ONLY, OPS_NEVER_LEFT]))
     else:

@@ -103,11 +103,14 @@ class _Fetch:
 
 
 def immutable_order(endpoint: str, params: Mapping[str, Any]) -> bool:
-    """Whether contacts keep their relative order while they exist (no re-read for renames).
+    """Whether contacts keep their relative order while they exist (any contact yielded anchors).
 
-    True for ``date_created`` order (the default) and for a list's own order; any other
-    ``sort_by`` orders by a field a contact update can change.
+    True for ``date_created`` order (the default, asc or desc, filters included). False for any
+    other ``sort_by`` (a field an update can change) and for a list's own member order (a member
+    that leaves and joins again moves to the end, past members not read yet).
     """
+    if _is_member_order(endpoint):
+        return False
     sort_by = params.get("sort_by")
     if sort_by is None or not str(sort_by).strip():
         return True
@@ -119,8 +122,16 @@ def immutable_order(endpoint: str, params: Mapping[str, Any]) -> bool:
     )
 
 
-def sort_fields(params: Mapping[str, Any]) -> tuple[str, ...] | None:
-    """The contact fields ``sort_by`` orders by (``name`` = first and last name); None if unknown."""
+def _is_member_order(endpoint: str) -> bool:
+    parts = endpoint.split("/")
+    return len(parts) == 3 and parts[0] == "lists" and parts[2] == "contacts"
+
+
+def sort_fields(endpoint: str, params: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The contact fields the order depends on (``name`` = first and last name; none for a list's
+    member order); None if unknown (then the whole record must be unchanged)."""
+    if _is_member_order(endpoint):
+        return ()
     fields: list[str] = []
     for part in str(params.get("sort_by") or "").split(","):
         name = part.partition(":")[0].strip().lower()
@@ -175,21 +186,27 @@ class Pager:
         the contact page ``k-1`` ended with (the *seam*). A page is used only when it contains an
         *anchor*, a contact known to lie at or before everything still to be yielded; all its
         contacts not yielded yet are then yielded. Under ``date_created`` order (the default, asc
-        or desc) and a list's own order, contacts never overtake each other, so any contact
-        already yielded is an anchor: insertions cost nothing, and a page that lost its seam
-        (deletes before it) is followed by reads at lower offsets (19, 38, 76, … back) until one
-        holds an anchor, then forward again to the pages already in hand. Hence every contact that
-        exists for the whole fetch is yielded exactly once, and contacts created or deleted during
-        it appear at most once; appends never cost a re-read, and a growing total just means more
-        pages. Under any other ``sort_by`` (a field an update can change), an anchor must be one
-        of the last pages' contacts with an unchanged record; a seam that moved right by more than
-        the new contacts it shows means something moved onto pages already read, so the prefix is
-        read again (at most ``MAX_RESCANS`` times) — exact, **except** when changes between two
-        reads cancel out at every seam (e.g. one contact renamed onto a read page while another
-        on a read page is deleted or renamed past the frontier): offset paging cannot see those.
+        or desc, with or without filters) contacts never overtake each other, so any contact already
+        yielded is an anchor: insertions cost nothing, and a page that lost its seam (deletes
+        before it) is followed by reads at lower offsets (19, 38, 76, … back) until one holds an
+        anchor, then forward again to the pages already in hand (a page in hand that was read before
+        the page now preceding it is read again instead). Hence every contact that exists for the
+        whole fetch is yielded exactly once, and contacts created or deleted during it appear at
+        most once; appends never cost a re-read, and a growing total just means more pages.
+
+        Under any other ``sort_by`` (a field an update can change) and a list's member order (a
+        member that leaves and joins again moves to the end), an anchor must be one of the last
+        page's contacts with its sort key unchanged, and a seam that moved right by more than the new
+        contacts it shows means something may have moved onto pages already read: those are read
+        again (at most ``MAX_RESCANS`` times, then :class:`ExotelRequestError`). A list's member
+        order is exact (nothing can move onto read pages). Under another ``sort_by`` it is exact
+        **except** when changes between two reads cancel out at every seam — e.g. one contact
+        renamed onto a read page while another on a read page is deleted or renamed past the reading
+        position: offset paging cannot see those.
+
         An answer that cannot be right (see :func:`parse_page`) is retried like a garbled body and
         raises :class:`ExotelRequestError` if it persists; data that keeps moving so that more than
-        ``MAX_EXTRA_READS`` + one pass of pages are re-read raises too. Never a silent partial
+        ``MAX_EXTRA_READS`` + one pass of pages are read again raises too. Never a silent partial
         result.
 
         :param endpoint: path below the account, e.g. ``"contacts"``.
@@ -211,7 +228,7 @@ class Pager:
             max_records=max_records,
             wanted=None if max_records is None else start_offset + max_records,
             progress=progress,
-            sort_fields=sort_fields(params),
+            sort_fields=sort_fields(endpoint, params),
             on_page=on_page,
         )
         fetch.seen.update(hash(s) for s in seen)
