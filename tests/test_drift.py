@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+from airflow_provider_exotel.exceptions import ExotelRequestError
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 
 
@@ -224,3 +225,40 @@ def test_a_list_member_that_leaves_and_joins_again_does_not_hide_the_members_aft
     got = list(ExotelContactsHook(retry_delay=0, concurrency=concurrency).iter_list_contacts("L"))
 
     assert_exactly_once(got, members[2:], allowed_extra=[members[0], members[1], seeded[25]])
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_read_contact_deleted_before_every_request_still_gives_an_exact_export(
+    exotel_simulator, concurrency
+):
+    seeded = [c["sid"] for c in exotel_simulator.seed_contacts(300)]
+    deleted = []
+
+    def churn(sim, request):
+        deleted.append(seeded[len(deleted) + 1])  # every page loses its seam
+        sim.delete_contact(deleted[-1])
+
+    exotel_simulator.before_request = churn
+    hook = ExotelContactsHook(retry_delay=0, concurrency=concurrency)
+
+    got = list(hook.iter_contacts())
+
+    assert_exactly_once(got, [s for s in seeded if s not in deleted], allowed_extra=deleted)
+    assert hook._pager.progress.rereads <= 2 * 16 + 4  # about one read back per page
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_name_ordered_fetch_whose_contacts_keep_moving_onto_read_pages_fails_instead_of_guessing(
+    exotel_simulator, concurrency
+):
+    seeded = sorted(exotel_simulator.seed_contacts(150, prefix="M"), key=lambda c: c["first_name"])
+    moved = []
+
+    def churn(sim, request):  # before every request, the last contact by name moves to the front
+        moved.append(seeded[-1 - len(moved)]["sid"])
+        sim.rename_contact(moved[-1], first_name=f"A{len(moved):04d}")
+
+    exotel_simulator.before_request = churn
+
+    with pytest.raises(ExotelRequestError, match="kept moving onto pages already read"):
+        list(ExotelContactsHook(retry_delay=0, concurrency=concurrency).iter_contacts(sort_by="name:asc"))
