@@ -262,3 +262,15 @@ def test_a_name_ordered_fetch_whose_contacts_keep_moving_onto_read_pages_fails_i
 
     with pytest.raises(ExotelRequestError, match="kept moving onto pages already read"):
         list(ExotelContactsHook(retry_delay=0, concurrency=concurrency).iter_contacts(sort_by="name:asc"))
+
+
+def test_progress_counts_pages_and_what_is_left_after_each_page(exotel_simulator):
+    exotel_simulator.seed_contacts(100)  # pages at 0, 19, 38, 57, 76, 95
+    hook = ExotelContactsHook(retry_delay=0, concurrency=1)
+    seen = []
+
+    pages = hook._pager.paginate("contacts", {}, None, on_page=lambda p: seen.append((p.pages, p.pages_left)))
+    assert len(list(pages)) == 100
+
+    assert seen == [(1, 5), (2, 4), (3, 3), (4, 2), (5, 1), (6, 0)]
+    assert hook._pager.progress.total == 100 and hook._pager.progress.yielded == 100

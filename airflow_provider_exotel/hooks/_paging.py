@@ -70,7 +70,8 @@ class PagingProgress:
         """Pages still to read if nothing moves (``None`` until the total is known)."""
         if self.total is None:
             return None
-        return max(0, -(-(self.total - self.offset - 1) // STEP))
+        # the page at ``offset`` covers positions offset..offset+19; the next starts at offset+19
+        return max(0, -(-(self.total - self.offset - MAX_PAGE_SIZE) // STEP))
 
 
 @dataclass
