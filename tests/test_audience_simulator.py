@@ -100,3 +100,58 @@ def test_deleting_a_list_or_a_contact_answers_one_object_then_404(exotel_simulat
     assert session.delete(url(exotel_simulator, f"lists/{lst['sid']}"), timeout=5).status_code == 200
     assert session.get(url(exotel_simulator, f"lists/{lst['sid']}"), timeout=5).status_code == 404
     assert session.delete(url(exotel_simulator, f"contacts/{seeded[0]['sid']}"), timeout=5).status_code == 404
+
+
+def test_duplicate_numbers_is_also_a_constructor_argument_and_a_command_line_flag(exotel_simulator_factory):
+    from airflow_provider_exotel.testing.__main__ import _parser
+
+    sim = exotel_simulator_factory(duplicate_numbers="refuse")
+    sim.insert_contact(number="+919845012345")
+    with requests.Session() as s:
+        s.auth = sim.auth
+        resp = s.post(url(sim, "contacts"), json={"contacts": [{"number": "+919845012345"}]}, timeout=5)
+    assert resp.json()["response"][0]["code"] == 409
+    assert _parser().parse_args(["--duplicate-numbers", "refuse"]).duplicate_numbers == "refuse"
+    assert _parser().parse_args([]).duplicate_numbers == "allow"
+    with pytest.raises(ValueError, match="duplicate_numbers"):
+        exotel_simulator_factory(duplicate_numbers="maybe")
+
+
+def test_create_and_list_add_item_faults_answer_that_item_without_applying_it(exotel_simulator, session):
+    contact = exotel_simulator.insert_contact(number="+919845012345")
+    lst = exotel_simulator.add_list("l")
+    exotel_simulator.add_create_item_faults({"+918000000001": [503]})
+    exotel_simulator.add_list_item_faults({contact["sid"]: [500]})
+
+    created = session.post(
+        url(exotel_simulator, "contacts"),
+        json={"contacts": [{"number": "+918000000000"}, {"number": "+918000000001"}]},
+        timeout=5,
+    )
+    added = session.post(
+        url(exotel_simulator, f"lists/{lst['sid']}/contacts"),
+        json={"contact_references": [{"contact_sid": contact["sid"]}]},
+        timeout=5,
+    )
+
+    assert [i["code"] for i in created.json()["response"]] == [200, 503]
+    assert exotel_simulator.contacts_with_number("+918000000001") == []
+    assert added.status_code == 207 and added.json()["response"][0]["code"] == 500
+    assert exotel_simulator.lists[lst["sid"]] == []
+
+
+@pytest.mark.parametrize(("mode", "statuses"), [("no_content", [204, 404]), ("failure_item", [200, 200])])
+def test_delete_answer_switch(exotel_simulator, session, mode, statuses):
+    contact = exotel_simulator.insert_contact(number="+919845012345")
+    exotel_simulator.delete_answer = mode
+
+    first = session.delete(url(exotel_simulator, f"contacts/{contact['sid']}"), timeout=5)
+    second = session.delete(url(exotel_simulator, f"contacts/{contact['sid']}"), timeout=5)
+
+    assert [first.status_code, second.status_code] == statuses
+    if mode == "no_content":
+        assert first.content == b""
+    else:
+        assert first.json()["response"]["data"]["sid"] == contact["sid"]
+        assert second.json()["response"]["code"] == 404
+    assert exotel_simulator.get_contact(contact["sid"]) is None

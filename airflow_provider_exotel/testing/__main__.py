@@ -75,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="echo request headers in error bodies (simulates a leaky API)",
     )
+    p.add_argument(
+        "--duplicate-numbers",
+        choices=("allow", "refuse"),
+        default="allow",
+        help="creating a number that exists makes a second contact (allow, default) or a per-item 409",
+    )
     p.add_argument("--ready-file", default=None, help="write the base URL to this file once listening")
     return p
 
@@ -100,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         account_limit=args.account_limit,
         account_window=args.account_window,
         rate_limit_headers=not args.hide_rate_limit_headers,
+        duplicate_numbers=args.duplicate_numbers,
     )
     if args.contacts:
         sim.seed_contacts(args.contacts)

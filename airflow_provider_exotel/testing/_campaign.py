@@ -14,9 +14,17 @@ only, like it). Endpoints, below ``/v2/accounts/<account_sid>/``:
   adding a member again succeeds (membership is a set)
 * ``DELETE lists/<sid>/contacts/<contact_sid>`` — 404 when not a member
 
-Switches (attributes): ``duplicate_numbers`` — ``"allow"`` (default: creating an existing number
-makes a second contact) or ``"refuse"`` (a per-item 409); Exotel does not document which it does.
-``one_object_as_list`` — answer one-object endpoints with ``response`` as a one-item list.
+Switches: ``duplicate_numbers`` (constructor argument, attribute, CLI ``--duplicate-numbers``) —
+``"allow"`` (default: creating an existing number makes a second contact) or ``"refuse"`` (a
+per-item 409); Exotel does not document which it does. ``one_object_as_list`` (attribute) — answer
+one-object endpoints with ``response`` as a one-item list. ``delete_answer`` (attribute) — how the
+DELETEs answer: ``"json"`` (default: 200 with the deleted object, 404 when unknown),
+``"no_content"`` (204 without a body) or ``"failure_item"`` (an unknown object is a 200 whose
+``response`` item is the 404 failure).
+
+Per-item faults: ``add_create_item_faults({number: [503]})`` and ``add_list_item_faults({contact_sid:
+[500]})`` answer that item of the next matching POST with the queued code, without applying it (like
+``add_item_faults`` for ``PUT contacts``); ``clear_faults()`` drops them too.
 """
 
 from __future__ import annotations
@@ -44,6 +52,8 @@ _sim: Any = _Simulator()
 MAX_BULK_CREATE = 5000
 MAX_LIST_ADD = 5000
 MAX_LIST_SIZE = 100_000
+#: Values of the ``duplicate_numbers`` switch.
+DUPLICATE_NUMBERS = ("allow", "refuse")
 CREATE_FIELDS = frozenset(
     {"number", "first_name", "last_name", "company_name", "email", "tag", "custom_field"}
 )
@@ -55,6 +65,7 @@ class CampaignEndpoints:
 
     duplicate_numbers: str = "allow"
     one_object_as_list: bool = False
+    delete_answer: str = "json"
 
     # provided by ExotelSimulator
     _state_lock: Any
@@ -66,8 +77,32 @@ class CampaignEndpoints:
     account_sid: str
     max_json_body_bytes: int
 
-    def _init_campaign(self) -> None:
+    def _init_campaign(self, duplicate_numbers: str = "allow") -> None:
+        if duplicate_numbers not in DUPLICATE_NUMBERS:
+            raise ValueError(
+                f"duplicate_numbers must be one of {DUPLICATE_NUMBERS}, got {duplicate_numbers!r}"
+            )
+        self.duplicate_numbers = duplicate_numbers
         self._list_meta: dict[str, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ per-item faults
+    def add_create_item_faults(self, faults: dict[str, Iterable[int]]) -> None:
+        """Per-contact faults for creates: the next ``POST contacts`` including ``number`` (as sent)
+        answers that item with the next queued status code, without creating it."""
+        self._queue_item_faults("create", faults)
+
+    def add_list_item_faults(self, faults: dict[str, Iterable[int]]) -> None:
+        """Per-member faults for list additions: the next ``POST lists/<sid>/contacts`` including
+        ``contact_sid`` answers that item with the next queued status code, without adding it."""
+        self._queue_item_faults("list_add", faults)
+
+    def _queue_item_faults(self, kind: str, faults: dict[str, Iterable[int]]) -> None:
+        # beside the PUT item faults, under a prefix: cleared by clear_faults() like them
+        self.add_item_faults({f"{kind}:{key}": codes for key, codes in faults.items()})  # type: ignore[attr-defined]
+
+    def _forced_failure(self, kind: str, key: str) -> dict[str, Any] | None:
+        code = self._pop_item_fault(f"{kind}:{key}")  # type: ignore[attr-defined]
+        return None if code is None or code == 200 else self._fail(code, None)
 
     # ------------------------------------------------------------------ state helpers (tests)
     def add_list(
@@ -106,7 +141,7 @@ class CampaignEndpoints:
             return self._create_contacts(rec, parsed)
         if len(rest) == 2 and rest[0] == "contacts":
             if method == "DELETE":
-                return 200, self._delete_contact_answer(rest[1])
+                return self._deleted(self._delete_contact_answer, rest[1])
             if method == "GET" and self.one_object_as_list:
                 return 200, self._one(self._contact_or_404(rest[1]), "GET")
             return None
@@ -123,17 +158,37 @@ class CampaignEndpoints:
                         raise _sim._ApiError(404, "List not found")
                     return 200, self._one(self._list_info(rest[1]), "GET")
             if method == "DELETE":
-                return 200, self._delete_list_answer(rest[1])
+                return self._deleted(self._delete_list_answer, rest[1])
             raise _sim._ApiError(405, f"{method} not allowed on a list")
         if len(rest) == 3 and rest[0] == "lists" and rest[2] == "contacts" and method == "POST":
             return self._add_to_list(rec, rest[1], parsed)
         if len(rest) == 4 and rest[0] == "lists" and rest[2] == "contacts":
             if method == "DELETE":
-                return 200, self._remove_from_list(rest[1], rest[3])
+                return self._deleted(self._remove_from_list, rest[1], rest[3])
             raise _sim._ApiError(405, f"{method} not allowed on a list member")
         return None
 
     # ------------------------------------------------------------------ envelopes
+    def _deleted(self, delete: Any, *args: str) -> tuple[int, bytes]:
+        """A DELETE's answer, shaped by the ``delete_answer`` switch."""
+        try:
+            body = delete(*args)
+        except _sim._ApiError as err:
+            if err.status != 404 or self.delete_answer != "failure_item":
+                raise
+            item = self._fail(404, err.description)
+            return 200, _sim._dumps(
+                {
+                    "request_id": uuid.uuid4().hex,
+                    "method": "DELETE",
+                    "http_code": 200,
+                    "response": [item] if self.one_object_as_list else item,
+                }
+            )
+        if self.delete_answer == "no_content":
+            return 204, b""
+        return 200, body
+
     def _one(self, data: dict[str, Any], method: str) -> bytes:
         item = {"code": 200, "error_data": None, "status": "success", "data": data}
         return _sim._dumps(
@@ -164,7 +219,7 @@ class CampaignEndpoints:
         return {"code": 200, "error_data": None, "status": "success", "data": data}
 
     @staticmethod
-    def _fail(code: int, description: str) -> dict[str, Any]:
+    def _fail(code: int, description: str | None) -> dict[str, Any]:
         return _sim.ExotelSimulator._item_failure(code, description)
 
     def _items(self, rec: RecordedRequest, parsed: Any, key: str, cap: int) -> list[Any]:
@@ -203,6 +258,10 @@ class CampaignEndpoints:
                 unknown = sorted(set(item) - CREATE_FIELDS)
                 if unknown:
                     results.append(self._fail(400, f"Unknown field(s) {unknown}"))
+                    continue
+                forced = self._forced_failure("create", number)
+                if forced is not None:
+                    results.append(forced)
                     continue
                 if self.duplicate_numbers == "refuse" and number in numbers:
                     results.append(self._fail(409, f"A contact with number {number} already exists"))
@@ -318,6 +377,8 @@ class CampaignEndpoints:
                 sid = item.get("contact_sid") if isinstance(item, dict) else None
                 if not isinstance(sid, str) or not sid:
                     results.append(self._fail(400, "Each reference must be an object with a 'contact_sid'"))
+                elif (forced := self._forced_failure("list_add", sid)) is not None:
+                    results.append(forced)
                 elif sid not in self._contacts:
                     results.append(self._fail(404, "Contact not found"))
                 elif sid not in present and len(members) >= MAX_LIST_SIZE:

@@ -354,6 +354,7 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
         account_limit: int | None = None,
         account_window: float = 60.0,
         rate_limit_headers: bool = True,
+        duplicate_numbers: str = "allow",
     ) -> None:
         self.api_key = api_key
         self.api_token = api_token
@@ -383,7 +384,7 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
         self._contact_lists: dict[str, list[str]] = {}
         self._query_cache: dict[Any, list[str]] = {}
         self.update_counts: Counter[str] = Counter()
-        self._init_campaign()  # lists and creates: testing/_campaign.py
+        self._init_campaign(duplicate_numbers)  # lists and creates: testing/_campaign.py
 
         # request log / stats
         self._log_lock = threading.Lock()
