@@ -183,6 +183,28 @@ def test_every_contact_is_created_exactly_once_whatever_happens_to_the_first_ans
     assert 1 <= len(posts(exotel_simulator)) <= 2
 
 
+def test_create_lost_before_apply_is_sent_again_even_when_an_old_contact_has_that_number(exotel_simulator):
+    old = exotel_simulator.insert_contact(number="+918000000000", date_created="2020-01-01T00:00:00Z")
+    exotel_simulator.add_faults("reset", method="POST", path_endswith="/contacts")
+
+    result = make_hook().create_contacts([{"number": "+918000000000"}])
+
+    assert len(posts(exotel_simulator)) == 2  # the old contact is not taken for the new one
+    assert result.ok and result.created[0]["sid"] != old["sid"]
+    same = exotel_simulator.contacts_with_number("+918000000000")
+    assert sorted(c["sid"] for c in same) == sorted([old["sid"], result.created[0]["sid"]])
+
+
+def test_create_item_answered_5xx_is_sent_again_and_created_once(exotel_simulator):
+    exotel_simulator.add_create_item_faults({"+918000000001": [503]})
+
+    result = make_hook().create_contacts([{"number": n} for n in numbers(3)])
+
+    assert [r.batch_size for r in posts(exotel_simulator)] == [3, 1]
+    assert result.ok and [c["number"] for c in result.created] == numbers(3)
+    assert all(len(exotel_simulator.contacts_with_number(n)) == 1 for n in numbers(3))
+
+
 # ------------------------------------------------------------------------------------ one contact
 @pytest.mark.parametrize("as_list", [False, True])
 def test_get_contact_reads_one_object_answered_as_object_or_one_item_list(exotel_simulator, as_list):
@@ -225,6 +247,60 @@ def test_delete_contact_says_whether_it_existed(exotel_simulator, as_list):
     assert hook.delete_contact(seeded[0]["sid"]) is True
     assert hook.delete_contact(seeded[0]["sid"]) is False
     assert exotel_simulator.contact_sids == [seeded[1]["sid"]]
+
+
+@pytest.mark.parametrize("what", ["contact", "list"])
+def test_delete_whose_answer_was_lost_after_it_was_applied_reports_it_deleted(exotel_simulator, what):
+    seeded = exotel_simulator.seed_contacts(2)
+    lst = exotel_simulator.add_list("l", contact_sids=[seeded[0]["sid"]])
+    exotel_simulator.add_faults("reset_after_apply", method="DELETE")
+    hook = make_hook()
+
+    if what == "contact":
+        assert hook.delete_contact(seeded[0]["sid"]) is True
+        assert exotel_simulator.get_contact(seeded[0]["sid"]) is None
+    else:
+        assert hook.delete_list(lst["sid"]) is True
+        assert exotel_simulator.list_by_name("l") is None
+    assert [r.status for r in exotel_simulator.requests if r.method == "DELETE"] == [None, 404]
+
+
+def test_a_lost_delete_answer_counts_only_for_the_delete_it_belongs_to(exotel_simulator):
+    seeded = exotel_simulator.seed_contacts(1)
+    exotel_simulator.add_faults("reset_after_apply", method="DELETE")
+    hook = make_hook()
+
+    assert hook.delete_contact(seeded[0]["sid"]) is True
+    assert hook.delete_contact(seeded[0]["sid"]) is False  # a new delete, no lost answer: 404 is 404
+
+
+@pytest.mark.parametrize("as_list", [False, True])
+def test_delete_answered_200_with_a_404_failure_item_reports_it_did_not_exist(exotel_simulator, as_list):
+    seeded = exotel_simulator.seed_contacts(2)
+    lst = exotel_simulator.add_list("l", contact_sids=[seeded[0]["sid"]])
+    exotel_simulator.delete_answer = "failure_item"
+    exotel_simulator.one_object_as_list = as_list
+    hook = make_hook()
+
+    assert hook.delete_contact("ghost") is False
+    assert hook.delete_list("ghost") is False
+    removed = hook.remove_contacts_from_list(lst["sid"], [seeded[1]["sid"]])
+    assert removed.failed_sids == [seeded[1]["sid"]] and removed.failed[0]["code"] == 404
+    assert hook.delete_contact(seeded[1]["sid"]) is True
+    assert all(r.status == 200 for r in exotel_simulator.requests)
+
+
+def test_delete_answered_204_no_content_reports_it_deleted(exotel_simulator):
+    seeded = exotel_simulator.seed_contacts(3)
+    lst = exotel_simulator.add_list("l", contact_sids=[seeded[0]["sid"]])
+    exotel_simulator.delete_answer = "no_content"
+    hook = make_hook()
+
+    assert hook.remove_contacts_from_list(lst["sid"], [seeded[0]["sid"]]).succeeded == [seeded[0]["sid"]]
+    assert hook.delete_contact(seeded[1]["sid"]) is True
+    assert hook.delete_list(lst["sid"]) is True
+    assert [r.status for r in exotel_simulator.requests] == [204, 204, 204]  # each sent once
+    assert exotel_simulator.contact_sids == [seeded[0]["sid"], seeded[2]["sid"]]
 
 
 # ------------------------------------------------------------------------------------ lists
@@ -357,3 +433,25 @@ def test_remove_from_list_sends_one_delete_per_member_concurrently(exotel_simula
     assert result.failed_sids == ["not-a-member"] and result.failed[0]["code"] == 404
     assert exotel_simulator.lists[lst["sid"]] == [c["sid"] for c in seeded[8:]]
     assert len(exotel_simulator) == 12  # removed from the list, not deleted
+
+
+def test_removing_a_member_whose_answer_was_lost_reports_it_removed(exotel_simulator):
+    seeded = exotel_simulator.seed_contacts(3)
+    lst = exotel_simulator.add_list("l", contact_sids=[c["sid"] for c in seeded])
+    exotel_simulator.add_faults("reset_after_apply", method="DELETE")
+
+    result = make_hook(concurrency=1).remove_contacts_from_list(lst["sid"], [seeded[0]["sid"]])
+
+    assert result.ok and result.succeeded == [seeded[0]["sid"]]
+    assert exotel_simulator.lists[lst["sid"]] == [c["sid"] for c in seeded[1:]]
+
+
+def test_list_add_item_answered_5xx_is_sent_again(exotel_simulator):
+    seeded = exotel_simulator.seed_contacts(3)
+    lst = exotel_simulator.add_list("l")
+    exotel_simulator.add_list_item_faults({seeded[1]["sid"]: [500]})
+
+    result = make_hook().add_contacts_to_list(lst["sid"], [c["sid"] for c in seeded])
+
+    assert result.ok and [r.batch_size for r in posts(exotel_simulator)] == [3, 1]
+    assert sorted(exotel_simulator.lists[lst["sid"]]) == sorted(c["sid"] for c in seeded)

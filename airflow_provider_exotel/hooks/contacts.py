@@ -820,8 +820,9 @@ class ExotelContactsHook(HttpHook):
 
         A create is never re-sent blindly: when the answer is lost (connection dropped, timeout,
         unreadable body, 5xx) the hook looks the batch's numbers up among the newest contacts
-        (``sort_by=date_created:desc``, back to a few minutes before the request) and re-sends only
-        the contacts it did not find, so a create Exotel applied is not applied twice.
+        (``sort_by=date_created:desc``, back to a few minutes before the batch was first sent: only
+        contacts created since then can match) and re-sends only the contacts it did not find, so a
+        create Exotel applied is not applied twice.
 
         :param contacts: dicts with a ``number`` and any of the contact fields.
         :param batch_size: contacts per request, 1..5000.
@@ -845,8 +846,8 @@ class ExotelContactsHook(HttpHook):
         """Send one create batch; on a lost answer, find what was created before re-sending the rest."""
         outcome: dict[str, tuple[str, str] | tuple[int, str]] = {}  # number -> ("ok", sid) | (code, msg)
         todo = batch
+        started = time.time()  # contacts created before this cannot be this batch's
         for attempt in range(self.retry_limit + 1):
-            sent_at = time.time()
             try:
                 body = self._request(
                     "POST",
@@ -857,7 +858,7 @@ class ExotelContactsHook(HttpHook):
                 )
             except AmbiguousRequestError as exc:
                 try:
-                    found = self._find_new_contacts({c["number"] for c in todo}, sent_at)
+                    found = self._find_new_contacts({c["number"] for c in todo}, started)
                 except ExotelAuthError:
                     raise
                 except ExotelError as lookup_exc:
@@ -922,22 +923,29 @@ class ExotelContactsHook(HttpHook):
     def _find_new_contacts(self, numbers: set[str], since: float) -> dict[str, str]:
         """Sids of contacts with these (normalised) numbers created since about ``since`` (epoch s).
 
-        Reads the newest contacts first and stops once all are found or the contacts are older
-        than ``since`` minus :data:`LOOKUP_MARGIN` (room for clock differences).
+        Reads the newest contacts first and stops once all are found or at the first contact older
+        than ``since`` minus :data:`LOOKUP_MARGIN` (room for clock differences). Only a contact
+        created in that window can match: an older contact with the same number is someone else's,
+        and one without a readable ``date_created`` cannot be shown to be new.
         """
         found: dict[str, str] = {}
         oldest = since - LOOKUP_MARGIN
         contacts = self.iter_contacts(sort_by="date_created:desc")
         try:
             for contact in contacts:
-                number = normalize_number(contact.get("number"))
-                if number in numbers and number not in found and isinstance(contact.get("sid"), str):
-                    found[number] = contact["sid"]
-                    if len(found) == len(numbers):
-                        break
                 created = _epoch(contact.get("date_created"))
                 if created is not None and created < oldest:
                     break
+                number = normalize_number(contact.get("number"))
+                if (
+                    created is not None
+                    and number in numbers
+                    and number not in found
+                    and isinstance(contact.get("sid"), str)
+                ):
+                    found[number] = contact["sid"]
+                    if len(found) == len(numbers):
+                        break
         finally:
             close = getattr(contacts, "close", None)
             if close is not None:
@@ -954,6 +962,10 @@ class ExotelContactsHook(HttpHook):
 
     def delete_contact(self, sid: str) -> bool:
         """Delete one contact; ``False`` when it did not exist.
+
+        A DELETE whose answer is lost is re-sent; a 404 then means the lost attempt deleted it, so
+        the answer is ``True`` (a lost answer cannot tell "applied" from "never arrived", so after
+        one a contact that never existed also gives ``True``).
 
         :param sid: the contact's sid.
         """
@@ -1061,13 +1073,49 @@ class ExotelContactsHook(HttpHook):
         return self._delete(f"lists/{_path_segment('list_sid', list_sid)}")
 
     def _delete(self, endpoint: str) -> bool:
+        """``DELETE`` one object (every DELETE goes through here): ``True`` when it was deleted,
+        ``False`` when it did not exist.
+
+        The request is re-sent under the retry policy, one attempt at a time, so that a lost answer
+        is known: an attempt that may have been applied (sent, then the connection dropped, the
+        answer timed out or was unreadable, or a 5xx) followed by a 404 means that attempt deleted
+        it — ``True``. Otherwise a 404, also as a 200 answer whose ``response`` item (an object or a
+        one-item list) is a 404 failure, is ``False``; a 204 (no body) is ``True``.
+        """
+        label = f"DELETE {endpoint}"
+        lost = False
+
+        def attempt() -> dict[str, Any]:
+            nonlocal lost
+            try:
+                return self._request("DELETE", endpoint, accept_statuses=(200, 202), idempotent=False)
+            except AmbiguousRequestError as exc:  # the answer was lost: re-send, and remember it
+                lost = True
+                raise TransientError(_lost_delete(exc, label)) from None
+
         try:
-            self._request("DELETE", endpoint, accept_statuses=(200, 202))
+            body = policy(self.retry_limit, self.retry_delay, self._log_retry)(attempt)
+        except TransientError as exc:
+            err = exc.error
+            raise ExotelRequestError(
+                f"{err} (gave up after {self.retry_limit + 1} attempts)",
+                status=err.status,
+                error_code=err.error_code,
+                request_id=err.request_id,
+            ) from None
         except ExotelRequestError as exc:
+            if exc.status == 204:  # No Content: deleted (``_request`` reads JSON answers only)
+                return True
             if exc.status == 404:
-                return False
+                return lost
             raise
-        return True
+        refused = _delete_refusal(body)
+        if refused is None:
+            return True
+        code, message = refused
+        if code == 404:
+            return lost
+        raise ExotelRequestError(f"Exotel {label}: {code} {message}", status=code or None)
 
     def add_contacts_to_list(
         self, list_sid: str, contact_sids: Iterable[str], *, batch_size: int = MAX_LIST_ADD
@@ -1124,7 +1172,8 @@ class ExotelContactsHook(HttpHook):
         """Remove contacts from a list: one ``DELETE`` per contact, ``concurrency`` in flight.
 
         Every request goes through the retry policy and the request budget. A contact that is not
-        a member (404) is reported in ``failed``.
+        a member (404) is reported in ``failed`` — unless an earlier attempt of that DELETE lost its
+        answer, in which case that attempt removed it (see :meth:`delete_contact`).
 
         :param list_sid: the list's sid.
         :param contact_sids: sids of the contacts to remove (each at most once).
@@ -1136,14 +1185,13 @@ class ExotelContactsHook(HttpHook):
 
         def remove(sid: str) -> tuple[int, str] | None:
             try:
-                self._request(
-                    "DELETE", f"{base}/{_path_segment('contact_sid', sid)}", accept_statuses=(200, 202)
-                )
+                if self._delete(f"{base}/{_path_segment('contact_sid', sid)}"):
+                    return None
             except ExotelAuthError:
                 raise
             except ExotelError as exc:
                 return (exc.status or 0, str(exc))
-            return None
+            return (404, f"Exotel DELETE {base}/{sid}: not a member of the list (404)")
 
         if self.concurrency == 1 or len(sids) <= 1:
             outcomes = [remove(s) for s in sids]
@@ -1245,6 +1293,30 @@ def _one_object(body: Mapping[str, Any], label: str) -> dict[str, Any]:
     if not data:
         raise ExotelRequestError(f"Exotel {label}: answer has no object in 'response'")
     return data
+
+
+def _lost_delete(error: AmbiguousRequestError, label: str) -> ExotelRequestError:
+    """The error of a DELETE attempt whose answer was lost, without ``ambiguous``'s "not re-sent"
+    (a DELETE is re-sent: deleting twice deletes once)."""
+    message = str(error).removesuffix(f"; {label} is not re-sent blindly because it may have been applied")
+    return ExotelRequestError(
+        message, status=error.status, error_code=error.error_code, request_id=error.request_id
+    )
+
+
+def _delete_refusal(body: Mapping[str, Any]) -> tuple[int, str] | None:
+    """``(code, message)`` when a DELETE's 2xx answer carries a failure item in ``response`` (an
+    object or a one-item list), else ``None`` (done)."""
+    response = body.get("response")
+    if isinstance(response, list):
+        response = response[0] if len(response) == 1 else None
+    if not isinstance(response, Mapping):
+        return None
+    code = response.get("code")
+    if response.get("status") != "failure" and not (isinstance(code, int) and code >= 400):
+        return None
+    failure, message = _item_outcome(response)
+    return (failure or 0), message
 
 
 def _sid_result(sids: list[str], outcome: Mapping[str, tuple[int, str] | None]) -> BulkUpdateResult:
