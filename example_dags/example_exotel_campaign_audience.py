@@ -10,8 +10,9 @@
   list than ``max_removals`` (a half-empty export must not empty a campaign list).
 * ``sync_audience`` — the real sync: creates missing contacts, updates changed fields, adds everyone
   to the list (created when missing) and removes members no longer in the audience
-  (``remove_missing=True``). Rows that fail go to ``failed.jsonl`` (replayable with
-  ``input_path=``). A re-run sends no write when nothing changed.
+  (``remove_missing=True``). Rows that fail go to ``failed.jsonl``: replay them with the same sync
+  and ``input_path=`` that file, ``remove_missing=False`` (the file is not the whole audience). A
+  re-run sends no write when nothing changed.
 * ``report`` — always runs; logs the counts and the failed rows.
 
 Runs as-is against the bundled simulator::
@@ -113,11 +114,13 @@ def example_exotel_campaign_audience():
                 failed = [json.loads(line) for line in fh if line.strip()]
         for row in failed:
             error = row["error"]
-            print(f"failed at {error['stage']}: {row.get('number')}: {error['code']} {error['message']}")
+            who = row.get("number") or f"contact {error.get('contact_sid')}"  # list_remove: maybe no number
+            print(f"failed at {error['stage']}: {who}: {error['code']} {error['message']}")
         if result is None:
             raise RuntimeError(
                 f"sync_audience did not complete; {len(failed)} failed row(s) in {failed_path} "
-                "(replay them with ExotelSyncContactsOperator(input_path=...))"
+                "(replay them with ExotelSyncContactsOperator(input_path=<that file>, "
+                "list_name=<the same list>, remove_missing=False))"
             )
         print(
             f"created {result['created']}, updated {result['updated']}, unchanged {result['unchanged']}, "

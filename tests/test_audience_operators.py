@@ -492,3 +492,143 @@ def test_audience_module_imports_no_http_stack():
     assert "operators._audience" in new
     for heavy in ("airflow_provider_exotel.hooks", "requests", "tenacity", "airflow.providers.http"):
         assert f"'{heavy}" not in new
+
+
+# ------------------------------------------------------------------------------------ replay
+def test_sync_matches_the_oldest_contact_even_when_current_path_lists_the_newer_one_first(
+    exotel_simulator, tmp_path
+):
+    old = exotel_simulator.insert_contact(number="+919845012345", date_created="2023-01-01T00:00:00Z")
+    new = exotel_simulator.insert_contact(number="+919845012345", date_created="2024-01-01T00:00:00Z")
+    current = write_jsonl(tmp_path / "current.jsonl", reversed(exotel_simulator.contacts))  # newest first
+
+    result = sync(contacts=[{"number": "+919845012345", "tag": "vip"}], current_path=str(current))
+
+    assert result["updated"] == 1
+    assert exotel_simulator.get_contact(old["sid"])["tag"] == "vip"
+    assert exotel_simulator.get_contact(new["sid"])["tag"] is None
+
+
+def _failed_pruning_sync(sim, tmp_path):
+    """A sync with remove_missing=True into a list of 10 whose update of one contact fails."""
+    seeded, rows = audience(sim, 10)
+    sync(contacts=rows, list_name="aud", remove_missing=True)
+    lst = sim.list_by_name("aud")
+    failed = tmp_path / "failed.jsonl"
+    sim.on_nth_request(1, lambda s: s.delete_contact(seeded[0]["sid"]), method="PUT")
+    with pytest.raises(
+        ExotelError, match=r"1 of 10 rows failed.*replay with input_path= and remove_missing=False"
+    ):
+        sync(
+            contacts=[{**r, "tag": "t2"} for r in rows],
+            list_name="aud",
+            remove_missing=True,
+            failed_output_path=str(failed),
+        )
+    sim.before_request = None
+    sim.clear_requests()
+    return lst, failed
+
+
+@pytest.mark.parametrize("as_contacts", [False, True])
+def test_replaying_failed_rows_with_remove_missing_is_refused_before_it_empties_the_list(
+    exotel_simulator, tmp_path, as_contacts
+):
+    lst, failed = _failed_pruning_sync(exotel_simulator, tmp_path)
+    source = {"contacts": read_jsonl(failed)} if as_contacts else {"input_path": str(failed)}
+
+    with pytest.raises(ExotelValidationError, match=r"remove_missing=True.*remove_missing=False"):
+        sync(list_name="aud", remove_missing=True, **source)
+
+    assert exotel_simulator.request_count() == 0
+    assert len(exotel_simulator.lists[lst["sid"]]) == 9
+
+
+def test_the_readme_replay_recipe_redoes_the_failed_rows_and_keeps_the_list(exotel_simulator, tmp_path):
+    lst, failed = _failed_pruning_sync(exotel_simulator, tmp_path)
+    number = read_jsonl(failed)[0]["number"]
+
+    result = sync(input_path=str(failed), list_name="aud", remove_missing=False)
+
+    assert result == {**result, "created": 1, "added_to_list": 1, "removed_from_list": 0, "failed": 0}
+    members = exotel_simulator.lists[lst["sid"]]
+    assert len(members) == 10
+    assert exotel_simulator.contacts_with_number(number)[0]["sid"] in members
+
+
+def _failed_list_removal(sim, tmp_path):
+    """A pruning sync whose DELETEs all fail: one member with a number, one without."""
+    seeded = sim.seed_contacts(3)
+    no_number = sim.insert_contact(first_name="No number")
+    lst = sim.add_list("aud", contact_sids=[seeded[0]["sid"], seeded[1]["sid"], no_number["sid"]])
+    failed = tmp_path / "failed.jsonl"
+    sim.fail_every_request("500", method="DELETE")
+    with pytest.raises(ExotelError, match="2 of 3 rows failed"):
+        sync(
+            contacts=[{"number": seeded[0]["number"]}],
+            list_sid=lst["sid"],
+            remove_missing=True,
+            failed_output_path=str(failed),
+        )
+    sim.clear_faults()
+    sim.clear_requests()
+    return seeded, no_number, lst, failed
+
+
+def test_list_remove_dead_letters_replay_as_removals_not_as_audience_rows(exotel_simulator, tmp_path):
+    seeded, no_number, lst, failed = _failed_list_removal(exotel_simulator, tmp_path)
+    dead = {d["error"]["contact_sid"]: d for d in read_jsonl(failed)}
+    assert dead[seeded[1]["sid"]]["number"] == seeded[1]["number"]
+    assert "number" not in dead[no_number["sid"]]  # not a made-up "" that fails validation
+    assert {d["error"]["stage"] for d in dead.values()} == {"list_remove"}
+
+    plan = sync(input_path=str(failed), list_sid=lst["sid"], dry_run=True)
+    result = sync(input_path=str(failed), list_sid=lst["sid"])
+
+    expected = {"created": 0, "updated": 0, "unchanged": 0, "added_to_list": 0, "removed_from_list": 2}
+    assert plan == {**expected, "failed": 0, "dry_run": True}
+    assert result == {**expected, "failed": 0, "dry_run": False}
+    assert exotel_simulator.lists[lst["sid"]] == [seeded[0]["sid"]]
+    assert {r.method for r in writes(exotel_simulator)} == {"DELETE"}  # nobody is added back
+    assert len(exotel_simulator) == 4  # removed from the list, not deleted
+
+    exotel_simulator.clear_requests()
+    again = sync(input_path=str(failed), list_sid=lst["sid"])
+    assert again["removed_from_list"] == 0 and writes(exotel_simulator) == []
+
+
+def test_list_remove_dead_letters_that_fail_again_are_dead_lettered_again(exotel_simulator, tmp_path):
+    seeded, no_number, lst, failed = _failed_list_removal(exotel_simulator, tmp_path)
+    again = tmp_path / "again.jsonl"
+    exotel_simulator.fail_every_request("500", method="DELETE")
+
+    with pytest.raises(ExotelError, match="2 of 2 rows failed"):
+        sync(input_path=str(failed), list_sid=lst["sid"], failed_output_path=str(again))
+
+    assert sorted(d["error"]["contact_sid"] for d in read_jsonl(again)) == sorted(
+        [seeded[1]["sid"], no_number["sid"]]
+    )
+    assert [{k: v for k, v in d.items() if k != "error"} for d in read_jsonl(again)] == [
+        {k: v for k, v in d.items() if k != "error"} for d in read_jsonl(failed)
+    ]
+
+
+def test_list_remove_dead_letters_without_a_list_are_refused_before_any_request(exotel_simulator, tmp_path):
+    _, _, _, failed = _failed_list_removal(exotel_simulator, tmp_path)
+
+    with pytest.raises(ExotelValidationError, match="list_sid or list_name"):
+        sync(input_path=str(failed))
+    assert exotel_simulator.request_count() == 0
+
+
+def test_sync_pruning_a_member_whose_delete_answer_was_lost_succeeds(exotel_simulator):
+    seeded, rows = audience(exotel_simulator, 3)
+    lst = exotel_simulator.add_list("aud", contact_sids=[c["sid"] for c in seeded])
+    exotel_simulator.add_faults("reset_after_apply", method="DELETE")
+
+    result = sync(
+        contacts=rows[:1], list_sid=lst["sid"], remove_missing=True, hook_params={**FAST, "concurrency": 1}
+    )
+
+    assert result["removed_from_list"] == 2 and result["failed"] == 0
+    assert exotel_simulator.lists[lst["sid"]] == [seeded[0]["sid"]]

@@ -7,10 +7,12 @@ Like the other operator modules its top level stays cheap: the hook is imported 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_exotel._compat import iter_lines
 from airflow_provider_exotel._new_contacts import (
     MAX_BULK_CREATE,
     MAX_LIST_ADD,
@@ -21,7 +23,7 @@ from airflow_provider_exotel._new_contacts import (
     number_key,
     validate_new_contact,
 )
-from airflow_provider_exotel._validation import check_int
+from airflow_provider_exotel._validation import check_int, check_list_sid
 from airflow_provider_exotel.exceptions import ExotelError, ExotelRequestError, ExotelValidationError
 from airflow_provider_exotel.operators.contacts import (
     _atomic_jsonl_writer,
@@ -71,46 +73,104 @@ class _Input:
 
     A file is never loaded whole: :meth:`validate` is one streaming pass (fields, numbers, no number
     twice) and each :meth:`rows` call is another.
+
+    A row carrying an ``error`` object is a dead letter of an earlier run (``failed_output_path``)
+    being replayed: the object is dropped and the row counted in :attr:`dead_letters`. With
+    ``removals=True`` (the sync) a dead letter of stage ``list_remove`` is not an audience row: its
+    ``error.contact_sid`` goes to :attr:`removals` (the replay removes that member again), it needs
+    no valid number and :meth:`rows` skips it.
     """
 
-    def __init__(self, contacts: Any, input_path: Any) -> None:
+    def __init__(self, contacts: Any, input_path: Any, *, removals: bool = False) -> None:
         self.contacts = contacts
         self.path = _to_path(input_path) if contacts is None else None
+        self.replays_removals = removals
         #: 8-byte digest of every input number (filled by :meth:`validate`)
         self.keys: dict[bytes, int] = {}
+        #: rows with an ``error`` object (filled by :meth:`validate`)
+        self.dead_letters = 0
+        #: contact sids of the ``list_remove`` dead letters, in input order (filled by :meth:`validate`)
+        self.removals: list[str] = []
 
     def _where(self, ordinal: int) -> str:
         return f"contacts[{ordinal}]" if self.path is None else f"input_path {self.path}: line {ordinal}"
 
-    def _raw(self) -> Iterator[tuple[int, Any]]:
-        """``(ordinal, row)``: the list index, or the file's line number."""
+    def _raw(self) -> Iterator[tuple[int, Any, Mapping[str, Any] | None]]:
+        """``(ordinal, row, error)``: the list index or the file's line number, the row without its
+        dead-letter ``error`` object, and that object (``None`` for a row that is not one)."""
         if self.path is None:
             if isinstance(self.contacts, str | bytes | Mapping) or not isinstance(self.contacts, Iterable):
                 raise ExotelValidationError(
                     f"contacts must be a list of contact dicts, got {type(self.contacts).__name__}"
                 )
-            yield from enumerate(self.contacts)
+            items: Iterable[tuple[int, Any]] = enumerate(self.contacts)
         else:
-            yield from _read_jsonl(self.path)
+            items = _read_rows(self.path)
+        for ordinal, row in items:
+            error = row.get("error") if isinstance(row, Mapping) else None
+            if isinstance(error, Mapping):
+                yield ordinal, {k: v for k, v in row.items() if k != "error"}, error
+            else:
+                yield ordinal, row, None
+
+    def _removal(self, ordinal: int, error: Mapping[str, Any] | None) -> str | None:
+        """The member to remove again, if this row is a ``list_remove`` dead letter of a sync."""
+        if not self.replays_removals or error is None or error.get("stage") != "list_remove":
+            return None
+        return check_list_sid(
+            error.get("contact_sid"), f"{self._where(ordinal)} (a list_remove dead letter) error.contact_sid"
+        )
 
     def validate(self) -> int:
+        """Check every row; return the number of audience rows (``list_remove`` dead letters apart)."""
         seen = DuplicateNumbers(self._where)
-        count = 0
-        for ordinal, row in self._raw():
-            seen.add(validate_new_contact(row, self._where(ordinal))["number"], ordinal)
-            count += 1
+        removals: dict[str, int] = {}
+        count = dead = 0
+        for ordinal, row, error in self._raw():
+            dead += error is not None
+            sid = self._removal(ordinal, error)
+            if sid is None:
+                seen.add(validate_new_contact(row, self._where(ordinal))["number"], ordinal)
+                count += 1
+            elif sid in removals:
+                raise ExotelValidationError(
+                    f"{self._where(ordinal)} repeats the list_remove of contact {sid!r} "
+                    f"(first in {self._where(removals[sid])})"
+                )
+            else:
+                removals[sid] = ordinal
         self.keys = seen.keys
+        self.dead_letters = dead
+        self.removals = list(removals)
         return count
 
     def rows(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        for ordinal, row in self._raw():
-            yield row, validate_new_contact(row, self._where(ordinal))
+        """``(row, normalised copy)`` of every audience row."""
+        for ordinal, row, error in self._raw():
+            if self._removal(ordinal, error) is None:
+                yield row, validate_new_contact(row, self._where(ordinal))
 
     def describe(self) -> str:
         return "contacts" if self.path is None else f"input_path {self.path}"
 
 
-def _check_source(contacts: Any, input_path: Any) -> None:
+def _read_rows(path: Any) -> Iterator[tuple[int, Any]]:
+    """``(line number, object)`` of a JSON Lines file. Unlike ``_read_jsonl`` it keeps the
+    dead-letter ``error`` objects: a replay must know which rows are dead letters, and of which stage."""
+    with path.open("r", encoding="utf-8") as fh:
+        for line_no, line in enumerate(iter_lines(fh), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                raise ExotelValidationError(
+                    f"input_path {path}: line {line_no} is not valid JSON ({exc})"
+                ) from None
+            yield line_no, obj
+
+
+def _check_source(contacts: Any, input_path: Any, removals: bool) -> None:
     has_contacts = contacts is not None
     has_path = input_path is not None and input_path != ""
     if has_contacts == has_path:
@@ -119,7 +179,7 @@ def _check_source(contacts: Any, input_path: Any) -> None:
             f"file); got {'both' if has_contacts else 'neither'}"
         )
     if has_contacts and not _is_deferred(contacts):
-        _Input(contacts, None).validate()
+        _Input(contacts, None, removals=removals).validate()
     if has_path and not _is_deferred(input_path):
         _check_path("input_path", input_path)
 
@@ -135,6 +195,9 @@ def _dead_letter(fh: Any, row: Any, code: Any, message: str, stage: str, **extra
 
 class _AudienceBase(_ExotelBaseOperator):
     """Arguments shared by create and sync: the input, failures and the dry run."""
+
+    #: ``list_remove`` dead letters in the input replay as removals (the sync), not as contacts
+    _replays_removals = False
 
     def __init__(
         self,
@@ -160,7 +223,10 @@ class _AudienceBase(_ExotelBaseOperator):
     def _checks(self) -> list[tuple[Any, Any]]:
         return [
             *super()._checks(),
-            (lambda pair: _check_source(*pair), (self.contacts, self.input_path)),
+            (
+                lambda pair: _check_source(pair[0], pair[1], self._replays_removals),
+                (self.contacts, self.input_path),
+            ),
             (lambda v: _check_str("list_sid", v, optional=True), self.list_sid),
             (lambda v: check_int("max_failures", v, minimum=0), self.max_failures),
             (lambda v: _check_path("failed_output_path", v), self.failed_output_path),
@@ -174,7 +240,10 @@ class _AudienceBase(_ExotelBaseOperator):
 
     def _where_failed(self) -> str:
         if self.failed_output_path is not None:
-            return f"; failed rows written to {_to_path(self.failed_output_path)} (replay with input_path=)"
+            how = "input_path=" + (
+                " and remove_missing=False" if getattr(self, "remove_missing", False) else ""
+            )
+            return f"; failed rows written to {_to_path(self.failed_output_path)} (replay with {how})"
         return "; set failed_output_path to keep them for a replay"
 
 
@@ -449,7 +518,8 @@ class _Plan:
     list_to_create: str | None = None
     members: dict[str, str] = field(default_factory=dict)  # sid -> number
     index: _AccountIndex = field(default_factory=_AccountIndex)
-    rows: int = 0
+    rows: int = 0  # audience rows
+    replayed_removals: int = 0  # list_remove dead letters in the input
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -476,14 +546,22 @@ class ExotelSyncContactsOperator(_AudienceBase):
     match; the others are counted in the plan and left alone.
 
     Returns ``{"created", "updated", "unchanged", "added_to_list", "removed_from_list", "failed",
-    "dry_run"}``: every input row is counted once in ``created``, ``updated`` or ``unchanged`` (what
-    the plan found it needed); ``added_to_list``/``removed_from_list`` count done changes; ``failed``
-    counts rows that failed in any stage. They go to ``failed_output_path`` as the input row plus
+    "dry_run"}``: every audience row is counted once in ``created``, ``updated`` or ``unchanged``
+    (what the plan found it needed; replayed ``list_remove`` rows apart, see below);
+    ``added_to_list``/``removed_from_list`` count done changes; ``failed`` counts rows that failed
+    in any stage. They go to ``failed_output_path`` as the input row plus
     ``"error": {"code", "message", "stage"}`` (``create``, ``update``, ``list_add``,
     ``list_remove``) — the file replays as ``input_path`` — and the task fails when more than
     ``max_failures`` rows failed. A contact deleted between plan and apply fails at ``update``
-    (it is not re-created). ``list_remove`` rows hold the member's number and, in ``error``, its
-    ``contact_sid``; re-run the sync to retry them.
+    (it is not re-created).
+
+    Replay: the same sync with ``input_path=<failed_output_path>`` and ``remove_missing=False`` (a
+    file of failed rows is not the whole audience: an input holding dead-letter rows — rows with an
+    ``error`` object — is refused with ``remove_missing=True``). A ``list_remove`` row holds the
+    member's number when it has one and, in ``error``, its ``contact_sid``: the replay removes that
+    contact from the list again if it is still a member (no valid number needed) rather than
+    treating the row as audience. Such rows count in ``removed_from_list`` or ``failed``, never in
+    ``created``/``updated``/``unchanged``, which add up to the audience rows.
 
     :param contacts: list of rows (``number`` plus any of ``first_name, last_name, company_name,
         email, tag, custom_field``). Templated.
@@ -512,6 +590,7 @@ class ExotelSyncContactsOperator(_AudienceBase):
         "failed_output_path",
     )
     ui_color = "#ede7f6"
+    _replays_removals = True
 
     def __init__(
         self,
@@ -580,8 +659,9 @@ class ExotelSyncContactsOperator(_AudienceBase):
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._check_arguments(at_runtime=True)
-        source = _Input(self.contacts, self.input_path)
+        source = _Input(self.contacts, self.input_path, removals=True)
         rows = source.validate()
+        self._check_replay(source)
         if rows == 0 and self.remove_missing:
             raise ExotelValidationError(
                 f"{source.describe()} is empty and remove_missing=True would empty the list; refusing "
@@ -605,10 +685,25 @@ class ExotelSyncContactsOperator(_AudienceBase):
         finally:
             self._close_hook()
 
+    def _check_replay(self, source: _Input) -> None:
+        """Refuse, before any request, a replay of dead letters that would do harm or cannot work."""
+        if source.dead_letters and self.remove_missing:
+            raise ExotelValidationError(
+                f"{source.describe()} holds {source.dead_letters:,} dead-letter row(s) (rows with an "
+                "'error' object, from failed_output_path): a replay of failed rows is not the whole "
+                "audience, and remove_missing=True would remove every list member not in it. Replay "
+                "with remove_missing=False"
+            )
+        if source.removals and self.list_sid is None and self.list_name is None:
+            raise ExotelValidationError(
+                f"{source.describe()} holds {len(source.removals):,} list_remove dead-letter row(s): "
+                "replay them with the list they failed on (list_sid or list_name)"
+            )
+
     # ------------------------------------------------------------------ plan (GET only)
     def _plan(self, source: _Input, rows: int) -> _Plan:
         hook = self.hook
-        plan = _Plan(rows=rows, list_sid=self.list_sid)
+        plan = _Plan(rows=rows, list_sid=self.list_sid, replayed_removals=len(source.removals))
         if self.list_name is not None:
             found = None
             with _closing(hook.iter_lists(name=self.list_name)) as lists:
@@ -661,6 +756,10 @@ class ExotelSyncContactsOperator(_AudienceBase):
                 if not number or number_key(number) not in source.keys:
                     plan.to_remove.append(sid)
                     plan.example("remove", f"{number or '(no number)'} ({sid})")
+        for sid in source.removals:  # replayed list_remove dead letters: members still are removed
+            if sid in plan.members:
+                plan.to_remove.append(sid)
+                plan.example("remove", f"{plan.members[sid] or '(no number)'} ({sid}, replayed)")
         return plan
 
     @staticmethod
@@ -694,6 +793,12 @@ class ExotelSyncContactsOperator(_AudienceBase):
             f"{plan.to_add:,}",
             f"{len(plan.to_remove):,}",
         )
+        if plan.replayed_removals:
+            self.log.info(
+                "%s list_remove dead letter(s) replayed: those still members of the list are removed "
+                "(counted in removed_from_list), the others are gone already",
+                f"{plan.replayed_removals:,}",
+            )
         if plan.index.same_number:
             self.log.info(
                 "%s Exotel contact(s) share a number with an older contact; the oldest is matched, "
@@ -746,7 +851,8 @@ class ExotelSyncContactsOperator(_AudienceBase):
         if run.failed > self.max_failures:
             examples = "; ".join(run.first_failures)
             raise ExotelSyncContactsFailedError(
-                f"{run.failed:,} of {plan.rows:,} rows failed to sync (max_failures={self.max_failures})"
+                f"{run.failed:,} of {plan.rows + len(plan.to_remove):,} rows failed to sync "
+                f"(max_failures={self.max_failures})"
                 f"{self._where_failed()}. First failures: {examples}"
             )
         return counts
@@ -780,6 +886,8 @@ class _SyncRun:
         self.failed += 1
         if len(self.first_failures) < 5:
             number = row.get("number") if isinstance(row, Mapping) else row
+            if not number and "contact_sid" in extra:
+                number = f"contact {extra['contact_sid']}"
             self.first_failures.append(f"{number} ({stage}: {code} {message})")
         _dead_letter(self.failed_fh, row, code, message, stage, **extra)
 
@@ -897,7 +1005,7 @@ class _SyncRun:
         if result is None:
             for sid in remove:
                 self.fail(
-                    {"number": self.plan.members.get(sid)},
+                    self._member_row(sid),
                     self.aborted.status or 0,  # type: ignore[union-attr]
                     f"not removed: {self.aborted}",
                     "list_remove",
@@ -905,6 +1013,14 @@ class _SyncRun:
                 )
             return
         for failure in result.failed:
-            row = {"number": self.plan.members.get(failure["sid"])}
-            self.fail(row, failure["code"], failure["message"], "list_remove", contact_sid=failure["sid"])
+            sid = failure["sid"]
+            self.fail(
+                self._member_row(sid), failure["code"], failure["message"], "list_remove", contact_sid=sid
+            )
         self.removed += len(result.succeeded)
+
+    def _member_row(self, sid: str) -> dict[str, Any]:
+        """A ``list_remove`` dead letter's row: the member's number when it has one, else nothing
+        (the replay removes ``error.contact_sid`` again; it does not treat the row as audience)."""
+        number = self.plan.members.get(sid)
+        return {"number": number} if number else {}
