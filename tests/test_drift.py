@@ -274,3 +274,72 @@ def test_progress_counts_pages_and_what_is_left_after_each_page(exotel_simulator
 
     assert seen == [(1, 5), (2, 4), (3, 3), (4, 2), (5, 1), (6, 0)]
     assert hook._pager.progress.total == 100 and hook._pager.progress.yielded == 100
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+@pytest.mark.parametrize("sort_by", [None, "date_created:desc"])
+def test_contacts_shifted_by_exactly_one_page_with_the_total_unchanged_are_drift_not_a_wrong_answer(
+    exotel_simulator, concurrency, sort_by
+):
+    # 19 contacts created before everything still to read and 19 unread ones deleted: the next page
+    # holds exactly what an earlier page held, at another offset, with the same total
+    seeded = [c["sid"] for c in exotel_simulator.seed_contacts(200)]
+    tail = seeded[:19] if sort_by else seeded[-19:]  # the last ones in the order read
+
+    def shift(sim):
+        for i in range(19):
+            created = None if sort_by else f"2000-01-01T00:00:{i:02d}Z"  # first under :asc
+            sim.insert_contact(first_name="New", date_created=created)
+        for sid in tail:
+            sim.delete_contact(sid)
+
+    exotel_simulator.on_nth_request(3, shift, method="GET")
+    params = {"sort_by": sort_by} if sort_by else {}
+    hook = ExotelContactsHook(retry_delay=0, retry_limit=2, concurrency=concurrency)
+
+    got = list(hook.iter_contacts(**params))
+
+    new = [s for s in exotel_simulator.contact_sids if s not in seeded]
+    assert_exactly_once(got, [s for s in seeded if s not in tail], allowed_extra=[*tail, *new])
+    assert len(exotel_simulator.contacts) == 200
+
+
+@pytest.mark.parametrize("at_request", [10, 16, 22, 28, 34, 40, 46])
+def test_a_read_member_leaving_a_list_costs_a_few_reads_not_a_pass_over_the_list_again(
+    exotel_simulator, at_request
+):
+    # pages prefetched before the change must not be judged against positions read after it
+    seeded = [c["sid"] for c in exotel_simulator.seed_contacts(1000)]
+    exotel_simulator.create_list("L", seeded)
+    exotel_simulator.on_nth_request(at_request, lambda sim: sim.delete_contact(seeded[1]), method="GET")
+    hook = ExotelContactsHook(retry_delay=0, concurrency=4)
+
+    got = list(hook.iter_list_contacts("L"))
+
+    assert_exactly_once(got, seeded[:1] + seeded[2:], allowed_extra=[seeded[1]])
+    assert hook._pager.progress.rescans == 0
+    stable = 53  # ceil((1000 - 1) / 19)
+    assert exotel_simulator.request_count() <= stable + 2 * 4  # at most the pages in hand, again
+
+
+@pytest.mark.parametrize("concurrency", [1, 4, 8])
+def test_a_list_whose_read_members_keep_leaving_exports_exactly(exotel_simulator, concurrency):
+    seeded = [c["sid"] for c in exotel_simulator.seed_contacts(400)]
+    exotel_simulator.create_list("L", seeded)
+    deleted: list[str] = []
+    served = [0]
+
+    def churn(sim, request):
+        served[0] += 1
+        if served[0] % 3 == 0:  # every third request a member already read leaves
+            deleted.append(seeded[len(deleted) + 1])
+            sim.delete_contact(deleted[-1])
+
+    exotel_simulator.before_request = churn
+    hook = ExotelContactsHook(retry_delay=0, concurrency=concurrency)
+
+    got = list(hook.iter_list_contacts("L"))
+
+    assert len(deleted) >= 5
+    assert_exactly_once(got, [s for s in seeded if s not in deleted], allowed_extra=deleted)
+    assert hook._pager.progress.rescans == 0

@@ -60,7 +60,9 @@ def test_one_wrong_page_in_the_middle_is_read_again_and_the_export_is_exact(
 
     assert got == seeded
     assert [r.fault for r in exotel_simulator.requests if r.fault] == [kind]
-    assert exotel_simulator.request_count() == 7 + 1  # seven pages, one read twice
+    # seven pages, one read twice; a repeated page also costs one read of the page it repeats
+    # (still there: the answer was wrong, not the data moved)
+    assert exotel_simulator.request_count() == 7 + 1 + (kind == "repeat_page")
 
 
 @pytest.mark.parametrize("kind", WRONG_PAGES)

@@ -80,7 +80,8 @@ class _Page:
     limit: int
     total: int
     contacts: list[dict[str, Any]]
-    seq: int = 0  # order in which answers arrived
+    sent: int = 0  # tick of the fetch's clock when the request went out
+    seq: int = 0  # tick when its answer arrived (a page sent after another's arrival is newer)
 
 
 @dataclass
@@ -101,6 +102,7 @@ class _Fetch:
     rescan_to: int = -1
     extra_reads: int = 0
     pages_in_pass: int = 0
+    clock: int = 0  # ticks at every page request sent and every answer received
 
 
 def immutable_order(endpoint: str, params: Mapping[str, Any]) -> bool:
@@ -190,9 +192,10 @@ class Pager:
         or desc, with or without filters) contacts never overtake each other, so any contact already
         yielded is an anchor: insertions cost nothing, and a page that lost its seam (deletes
         before it) is followed by reads at lower offsets (19, 38, 76, … back) until one holds an
-        anchor, then forward again to the pages already in hand (a page in hand that was read before
-        the page now preceding it is read again instead). Hence every contact that exists for the
-        whole fetch is yielded exactly once, and contacts created or deleted during it appear at
+        anchor, then forward again to the pages already in hand (a page in hand whose request went
+        out before the answer of the page now preceding it arrived is read again instead; under a
+        mutable order below, likewise before its seam's move is believed). Hence every contact
+        that exists for the whole fetch is yielded exactly once, and contacts created or deleted during it appear at
         most once; appends never cost a re-read, and a growing total just means more pages.
 
         Under any other ``sort_by`` (a field an update can change) and a list's member order (a
@@ -298,6 +301,7 @@ class Pager:
             cursor = start + STEP  # next offset to prefetch
             back_origin: int | None = None
             last_seq = 0
+            recent_seq = 0  # when the answer ``recent`` comes from arrived
             back_step = STEP
             while True:
                 future = buffer.pop(n, None)
@@ -319,10 +323,19 @@ class Pager:
                     found = self._anchor(fetch, page, recent)
                     if found is not None:
                         anchored, index = True, found
-                if not anchored and (page.seq < last_seq or n in put_back):
+                stale_shift = (
+                    anchored
+                    and index >= 0
+                    and not fetch.immutable
+                    and page.sent < recent_seq
+                    and self._moved_onto_read_pages(fetch, page, index, recent)
+                )
+                if stale_shift or (not anchored and (page.sent < last_seq or n in put_back)):
                     # read before the page that precedes it (or still no anchor after re-reading
-                    # what precedes it): it shows the data before the change; read it again
+                    # what precedes it): it shows the data before the change, and positions of
+                    # two moments cannot be compared; read it again
                     put_back.discard(n)
+                    anchored, index = False, -1
                     self._count_extra(fetch)
                     page = read_now(n)
                     found = self._anchor(fetch, page, recent)
@@ -346,8 +359,12 @@ class Pager:
                 back_origin = None
                 trusted = False
                 last_seq = max(last_seq, page.seq)
-                if not fetch.immutable and index >= 0:
-                    self._check_shift(fetch, page, index, recent)
+                if (
+                    not fetch.immutable
+                    and index >= 0
+                    and self._moved_onto_read_pages(fetch, page, index, recent)
+                ):
+                    fetch.rescan_to = max(fetch.rescan_to, page.offset + index)
                 for contact in page.contacts:
                     key = hash(contact["sid"])
                     if key in fetch.seen:
@@ -362,6 +379,7 @@ class Pager:
                         hash(c["sid"]): (_fingerprint(c, fetch.sort_fields), n + i)
                         for i, c in enumerate(page.contacts)
                     }
+                    recent_seq = page.seq
                 if fetch.on_page is not None:
                     fetch.on_page(progress)
                 count = len(page.contacts)
@@ -426,26 +444,28 @@ class Pager:
         return None
 
     @staticmethod
-    def _check_shift(
+    def _moved_onto_read_pages(
         fetch: _Fetch, page: _Page, index: int, recent: Mapping[int, tuple[int | None, int]]
-    ) -> None:
+    ) -> bool:
         """Mutable order: a seam that moved right by more than the new contacts it shows means
-        contacts may have moved onto pages already read; mark the prefix for another pass."""
+        contacts may have moved onto pages already read (the prefix needs another pass)."""
         entry = recent.get(hash(page.contacts[index]["sid"]))
         if entry is None:
-            return
+            return False
         shift = page.offset + index - entry[1]
         if shift <= 0:
-            return
+            return False
         unseen = sum(1 for c in page.contacts[:index] if hash(c["sid"]) not in fetch.seen)
-        if shift > unseen:
-            fetch.rescan_to = max(fetch.rescan_to, page.offset + index)
+        return shift > unseen
 
     def _read(self, fetch: _Fetch, offset: int) -> _Page:
         limit = MAX_PAGE_SIZE
         if fetch.wanted is not None:
             limit = min(limit, max(2 if offset else 1, fetch.wanted - offset))
         holder: list[_Page] = []
+        with fetch.lock:
+            fetch.clock += 1
+            sent = fetch.clock  # before the first attempt: never later than what the answer shows
 
         def check(body: dict[str, Any]) -> None:
             page = parse_page(body, fetch.endpoint, offset, limit)
@@ -460,23 +480,40 @@ class Pager:
                 raise exc.error from None
         with fetch.lock:
             fetch.progress.pages += 1
-            holder[0].seq = fetch.progress.pages
+            fetch.clock += 1
+            holder[0].sent, holder[0].seq = sent, fetch.clock
         return holder[0]
 
-    @staticmethod
-    def _check_repeat(fetch: _Fetch, page: _Page) -> None:
-        """A non-empty page equal to one read at another offset, with the same total, is a server
-        answering the wrong page (a real shift by exactly one page changes the total)."""
+    def _check_repeat(self, fetch: _Fetch, page: _Page) -> None:
+        """A non-empty page equal to one read at another offset, with the same total, is either a
+        server answering the wrong page or data that moved by exactly that many positions (as many
+        contacts created before them as deleted after). The other offset is read again to tell:
+        if it still holds the same contacts, they cannot be at both offsets — the answer is wrong."""
         if not page.contacts:
             return
-        key = hash(tuple(c["sid"] for c in page.contacts))
+        sids = tuple(c["sid"] for c in page.contacts)
+        key = hash(sids)
         with fetch.lock:
             other = fetch.fingerprints.setdefault(key, (page.offset, page.total))
-        if other[0] != page.offset and other[1] == page.total:
+        if other[0] == page.offset or other[1] != page.total:
+            return
+        limit = len(sids)
+
+        def parse_only(body: dict[str, Any]) -> None:
+            parse_page(body, fetch.endpoint, other[0], limit)
+
+        body = self.fetch_page(fetch.endpoint, fetch.params, other[0], limit, parse_only)
+        with fetch.lock:
+            fetch.progress.pages += 1
+            fetch.progress.rereads += 1
+        again = parse_page(body, fetch.endpoint, other[0], limit)
+        if tuple(c["sid"] for c in again.contacts) == sids and again.total == page.total:
             raise _transient(
                 f"Exotel GET {fetch.endpoint}: the page at offset {page.offset} repeats the page at "
                 f"offset {other[0]}"
             )
+        with fetch.lock:  # the data moved: this is where these contacts are now
+            fetch.fingerprints[key] = (page.offset, page.total)
 
 
 def _done(page: _Page) -> Future[_Page]:
