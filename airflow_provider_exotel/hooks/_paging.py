@@ -195,8 +195,9 @@ class Pager:
         anchor, then forward again to the pages already in hand (a page in hand whose request went
         out before the answer of the page now preceding it arrived is read again instead; under a
         mutable order below, likewise before its seam's move is believed). Hence every contact
-        that exists for the whole fetch is yielded exactly once, and contacts created or deleted during it appear at
-        most once; appends never cost a re-read, and a growing total just means more pages.
+        that exists for the whole fetch is yielded exactly once, and contacts created or deleted
+        during it appear at most once; appends never cost a re-read, and a growing total just means
+        more pages.
 
         Under any other ``sort_by`` (a field an update can change) and a list's member order (a
         member that leaves and joins again moves to the end), an anchor must be one of the last
