@@ -17,9 +17,10 @@ Runs as-is against the bundled simulator::
     export AIRFLOW_CONN_EXOTEL_DEFAULT='<the JSON it prints>'
     airflow dags test example_exotel_sync_contacts
 
-Environment: ``EXOTEL_EXAMPLE_DATA_DIR`` (default ``/tmp/exotel_example``),
-``EXOTEL_EXAMPLE_LIST_SID`` (default ``list0``), ``EXOTEL_EXAMPLE_DEFERRABLE`` (``1`` to wait in the
-triggerer).
+Environment, read when the DAG file is parsed (so set it for the dag-processor and every worker):
+``EXOTEL_EXAMPLE_DATA_DIR`` (default ``/tmp/exotel_example``), ``EXOTEL_EXAMPLE_LIST_SID`` (default
+``list0``), ``EXOTEL_EXAMPLE_DEFERRABLE`` (``1`` to wait in the triggerer, ``0`` in a worker; unset:
+Airflow's ``[operators] default_deferrable`` decides).
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from airflow_provider_exotel.sensors.contacts import ExotelContactsSensor
 
 DATA_DIR = os.environ.get("EXOTEL_EXAMPLE_DATA_DIR", "/tmp/exotel_example")
 LIST_SID = os.environ.get("EXOTEL_EXAMPLE_LIST_SID", "list0")
-DEFERRABLE = os.environ.get("EXOTEL_EXAMPLE_DEFERRABLE", "").lower() in ("1", "true", "yes")
+_DEFERRABLE = os.environ.get("EXOTEL_EXAMPLE_DEFERRABLE", "").strip().lower()
+# only when set: otherwise the sensor's own default, [operators] default_deferrable, applies
+SENSOR_MODE = {"deferrable": _DEFERRABLE in ("1", "true", "yes")} if _DEFERRABLE else {}
 MAX_FAILURES = 10
 # one folder per run; run ids contain ':' and '+', which some file systems dislike
 RUN_DIR = DATA_DIR + "/sync/{{ run_id | replace(':', '') | replace('+', '') }}"
@@ -66,9 +69,9 @@ def example_exotel_sync_contacts():
         task_id="wait_for_contacts",
         list_sid="{{ params.list_sid }}",
         min_count="{{ params.min_count }}",
-        deferrable=DEFERRABLE,
         poke_interval=10,
         timeout=600,
+        **SENSOR_MODE,
     )
 
     fetch_list_contacts = ExotelFetchListContactsOperator(

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +23,7 @@ from airflow_provider_exotel.exceptions import (
     ExotelValidationError,
 )
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
-from airflow_provider_exotel.sensors.contacts import ExotelContactsSensor
+from airflow_provider_exotel.sensors.contacts import FIRST_CHECK_TIMEOUT, ExotelContactsSensor
 from airflow_provider_exotel.triggers.contacts import ExotelContactsTrigger
 
 DAGS = Path(__file__).parent / "dags"
@@ -273,6 +277,49 @@ def test_deferrable_sensor_defers_at_once_when_its_first_check_fails_transiently
     assert exotel_simulator.request_count() == 1  # one attempt in the worker, no retry
 
 
+@pytest.fixture
+def silent_exotel(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """``exotel_default`` points at a socket that accepts connections and never answers."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)  # the kernel completes the handshakes; nothing ever reads or answers
+        port = server.getsockname()[1]
+        connection = {
+            "conn_type": "exotel",
+            "login": "key",
+            "password": "token",
+            "host": "127.0.0.1",
+            "port": port,
+            "schema": "http",
+            "extra": {"account_sid": "acct1", "timeout": 120},  # the cap must apply to this too
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_DEFAULT", json.dumps(connection))
+        yield port
+
+
+@pytest.mark.timeout(90)  # without the cap the first check waits for the extra's 120 s
+def test_deferrable_sensor_defers_quickly_when_exotel_never_answers_its_first_check(
+    silent_exotel, capsys, caplog
+):
+    sensor = ExotelContactsSensor(task_id=f"wait_{next(_ids)}", min_count=1, deferrable=True, timeout=60)
+    started = time.monotonic()
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    elapsed = time.monotonic() - started
+
+    assert isinstance(deferred.value.trigger, ExotelContactsTrigger)
+    # one attempt of at most FIRST_CHECK_TIMEOUT (5 s); the hook's 30 s or the extra's 120 s would show
+    assert elapsed < 20, f"the first check held the worker {elapsed:.1f} s before deferring"
+    assert elapsed >= FIRST_CHECK_TIMEOUT * 0.9  # it did wait for an answer, then gave up
+    captured = capsys.readouterr()
+    logged = captured.out + captured.err + caplog.text  # Airflow 3 logs to stdout, 2.x through logging
+    assert f"no answer within {FIRST_CHECK_TIMEOUT:g} s (gave up after 1 attempts)" in logged
+    assert "deferring now" in logged
+    # the trigger (in the triggerer) keeps the hook's own settings: the connection's timeout applies
+    assert deferred.value.trigger.serialize()[1]["hook_params"] == {}
+
+
 def test_deferrable_sensor_still_fails_at_once_when_its_first_check_is_forbidden(exotel_simulator):
     exotel_simulator.add_faults("403")
     sensor = ExotelContactsSensor(task_id=f"wait_{next(_ids)}", deferrable=True)
@@ -293,6 +340,32 @@ def test_deferrable_defaults_to_airflows_default_deferrable(configured, expected
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-2:] == [str(expected), "False"]
+
+
+@pytest.mark.parametrize(
+    ("example_deferrable", "configured", "expected"),
+    [(None, "True", True), (None, "False", False), ("1", "False", True), ("0", "True", False)],
+)
+def test_sync_example_follows_default_deferrable_unless_its_variable_is_set(
+    example_deferrable, configured, expected
+):
+    """``EXOTEL_EXAMPLE_DEFERRABLE`` decides when set; unset, ``[operators] default_deferrable`` does."""
+    example = Path(__file__).resolve().parent.parent / "example_dags" / "example_exotel_sync_contacts.py"
+    code = (
+        "import warnings; warnings.simplefilter('ignore')\n"
+        "try:\n    from airflow.dag_processing.dagbag import DagBag\n"
+        "except ImportError:\n    from airflow.models.dagbag import DagBag\n"
+        f"bag = DagBag({str(example)!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "print(bag.dags['example_exotel_sync_contacts'].get_task('wait_for_contacts').deferrable)"
+    )
+    env = {**os.environ, "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": configured}
+    env.pop("EXOTEL_EXAMPLE_DEFERRABLE", None)
+    if example_deferrable is not None:
+        env["EXOTEL_EXAMPLE_DEFERRABLE"] = example_deferrable
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-1] == str(expected)
 
 
 def test_resuming_after_the_trigger_fired_returns_the_count():

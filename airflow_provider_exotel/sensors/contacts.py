@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 
     from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 
+#: The deferrable sensor's first check (in the worker): at most this many seconds per request, so an
+#: Exotel that accepts connections and never answers defers quickly instead of holding the slot.
+FIRST_CHECK_TIMEOUT = 5.0
+
 
 class ExotelContactsSensor(BaseSensorOperator):
     """Wait until the contacts of an Exotel account (or of one list) are there.
@@ -54,8 +58,10 @@ class ExotelContactsSensor(BaseSensorOperator):
     Works in ``poke`` and ``reschedule`` mode, and with ``deferrable=True`` it checks once, then
     hands the waiting to :class:`~airflow_provider_exotel.triggers.contacts.ExotelContactsTrigger`
     in the triggerer, which runs the very same check. That first check in the worker makes one
-    attempt: a transient failure (5xx, 429, network) defers at once and the trigger retries, so a
-    struggling Exotel never holds a worker slot. ``timeout`` applies in every mode.
+    attempt with a timeout of at most ``FIRST_CHECK_TIMEOUT`` seconds: a transient failure (5xx,
+    429, network, no answer in time) defers at once and the trigger retries with the hook's usual
+    timeout and retries, so a struggling Exotel never holds a worker slot. ``timeout`` applies in
+    every mode.
 
     :param exotel_conn_id: id of the ``exotel`` connection. Templated.
     :param list_sid: only count the contacts of this list; ``None`` (default) counts all contacts of
@@ -149,7 +155,7 @@ class ExotelContactsSensor(BaseSensorOperator):
         )
 
     def _first_check(self, arguments: dict[str, Any]) -> int | None:
-        """Check once in the worker, with a single attempt: the count when done, else ``None``.
+        """Check once in the worker, with a single short attempt: the count when done, else ``None``.
 
         A transient failure is not retried here (the trigger retries at its own pace, without a
         worker slot); errors that waiting will not fix raise.
@@ -159,6 +165,8 @@ class ExotelContactsSensor(BaseSensorOperator):
         # one attempt, and a 429 defers instead of waiting for the budget in the worker
         hook = ExotelContactsHook(self.exotel_conn_id, retry_limit=0, rate_limit_wait=0.0)
         try:
+            hook.get_conn()  # resolves the connection's own timeout extra, which the cap applies to
+            hook.timeout = min(hook.timeout, FIRST_CHECK_TIMEOUT)
             result = check_contacts(hook, **arguments)
         except ExotelError as exc:
             if is_permanent(exc):
@@ -190,4 +198,4 @@ class ExotelContactsSensor(BaseSensorOperator):
         raise ExotelRequestError(message)
 
 
-__all__ = ["ExotelContactsSensor"]
+__all__ = ["FIRST_CHECK_TIMEOUT", "ExotelContactsSensor"]
