@@ -231,6 +231,8 @@ def test_a_spent_window_is_not_spent_again(exotel_simulator_factory, monkeypatch
         list(ExotelContactsHook(rate_limit_wait=2, concurrency=1).iter_contacts())
 
     assert info.value.status == 429
+    assert info.value.error_code == "RATE_LIMIT_EXCEEDED"  # what Exotel would have answered
+    assert "RATE_LIMIT_EXCEEDED" in str(info.value) and "Rate limit exceeded" in str(info.value)
     assert sim.account_limit.refused == 0
 
 

@@ -387,3 +387,29 @@ def test_an_interrupted_create_keeps_the_rows_that_already_failed_in_the_dead_le
 
     dead = read_jsonl(failed_path)
     assert [(r["number"], r["error"]["code"]) for r in dead[:2]] == [(c["number"], 409) for c in seeded]
+
+
+@pytest.mark.parametrize("argument", ["name", "sort_by"])
+def test_a_lone_surrogate_in_a_query_parameter_is_refused_naming_it_before_any_request(
+    exotel_simulator, argument
+):
+    hook = ExotelContactsHook(retry_delay=0)
+    with pytest.raises(ExotelValidationError, match=argument):
+        list(hook.iter_contacts(**{argument: "As\udc80ha"}))
+    if argument == "name":
+        with pytest.raises(ExotelValidationError, match="name"):
+            hook.count_contacts(name="As\udc80ha")
+    assert exotel_simulator.request_count() == 0
+
+
+@pytest.mark.parametrize("list_sid", ["..", " .. ", "a/b", "%2e%2e"])
+@pytest.mark.parametrize("operator", ["create", "sync"])
+def test_audience_operators_refuse_a_path_changing_list_sid_when_the_dag_is_parsed(list_sid, operator):
+    from airflow_provider_exotel.operators.contacts import (
+        ExotelCreateContactsOperator,
+        ExotelSyncContactsOperator,
+    )
+
+    cls = ExotelCreateContactsOperator if operator == "create" else ExotelSyncContactsOperator
+    with pytest.raises(ExotelValidationError, match="list_sid"):
+        cls(task_id="t", contacts=[{"number": "+919845012345"}], list_sid=list_sid)

@@ -173,6 +173,10 @@ class BulkCreateResult:
 # --------------------------------------------------------------------------------------------------
 # The hook
 # --------------------------------------------------------------------------------------------------
+#: Exotel's ``RestException`` code for an exceeded request budget.
+RATE_LIMIT_CODE = "RATE_LIMIT_EXCEEDED"
+
+
 class ExotelContactsHook(HttpHook):
     """Talk to Exotel's v2 Contacts API through an ``exotel`` Airflow connection.
 
@@ -516,7 +520,12 @@ class ExotelContactsHook(HttpHook):
     ) -> ExotelRateLimitError:
         """The budget stays spent past ``rate_limit_wait``: the error (logged, then raised)."""
         cause = last_429[0] if last_429 else None
-        what = str(cause) if cause is not None else f"Exotel {label}: HTTP 429 avoided ({exc.reason})"
+        # without a 429 of its own (the headers said the window is spent), say what Exotel would
+        what = (
+            str(cause)
+            if cause is not None
+            else f"Exotel {label}: RATE_LIMIT_EXCEEDED: Rate limit exceeded (avoided: {exc.reason})"
+        )
         message = (
             f"{what}; the account's request budget frees up in {exc.wait:.1f} s, past "
             f"rate_limit_wait={self.rate_limit_wait:g} s (waited {waited:.1f} s). Other tasks may "
@@ -526,7 +535,7 @@ class ExotelContactsHook(HttpHook):
         return ExotelRateLimitError(
             message,
             status=429,
-            error_code=cause.error_code if cause is not None else None,
+            error_code=cause.error_code if cause is not None else RATE_LIMIT_CODE,
             request_id=cause.request_id if cause is not None else None,
         )
 
@@ -595,6 +604,7 @@ class ExotelContactsHook(HttpHook):
                 raise ExotelValidationError(
                     f"sort_by must be a non-empty string such as 'date_created:asc', got {sort_by!r}"
                 )
+            _check_encodable("sort_by", sort_by)
             params["sort_by"] = sort_by
         joined = join_list_sids(list_sids)
         if joined:
@@ -1354,10 +1364,21 @@ def _parse_verify(value: Any) -> bool | str:
     return bool(value)
 
 
-def _check_name(name: Any) -> str:
+def _check_name(name: Any, argument: str = "name") -> str:
     if not isinstance(name, str):
-        raise ExotelValidationError(f"name must be a string, got {type(name).__name__} {name!r}")
+        raise ExotelValidationError(f"{argument} must be a string, got {type(name).__name__} {name!r}")
+    _check_encodable(argument, name)
     return name
+
+
+def _check_encodable(argument: str, value: str) -> None:
+    """A query parameter must be sendable as UTF-8 (a lone surrogate is not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ExotelValidationError(
+            f"{argument} must be text that can be sent as UTF-8; {value!r} holds a lone surrogate"
+        ) from None
 
 
 def _zip_items(batch: list[dict[str, Any]], body: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], Any]]:

@@ -227,7 +227,7 @@ class _AudienceBase(_ExotelBaseOperator):
                 lambda pair: _check_source(pair[0], pair[1], self._replays_removals),
                 (self.contacts, self.input_path),
             ),
-            (lambda v: _check_str("list_sid", v, optional=True), self.list_sid),
+            (lambda v: None if v is None else check_list_sid(v), self.list_sid),  # a path segment
             (lambda v: check_int("max_failures", v, minimum=0), self.max_failures),
             (lambda v: _check_path("failed_output_path", v), self.failed_output_path),
             (lambda v: _check_bool("dry_run", v), self.validate_only),
