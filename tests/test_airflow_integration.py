@@ -374,6 +374,64 @@ def test_hook_test_connection_makes_one_short_attempt(monkeypatch: pytest.Monkey
     assert TEST_CONNECTION_TIMEOUT <= 10
 
 
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers (an Exotel that hangs)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)  # the kernel completes the handshakes; nothing ever reads or answers
+        yield server.getsockname()[1]
+
+
+def _silent_connection(port: int) -> dict[str, Any]:
+    return {
+        "conn_type": "exotel",
+        "login": "key",
+        "password": "token",
+        "host": "127.0.0.1",
+        "port": port,
+        "schema": "http",
+        "extra": {"account_sid": "acct1", "timeout": 120},  # the Test button must not wait this long
+    }
+
+
+@pytest.mark.timeout(90)  # without the cap the request waits for the extra's 120 s
+def test_hook_test_connection_gives_up_quickly_when_exotel_never_answers(
+    silent_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both Airflow versions: a connection extra ``timeout`` of 120 s is capped for the Test button."""
+    from airflow_provider_exotel.hooks.contacts import TEST_CONNECTION_TIMEOUT, ExotelContactsHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_SILENT", json.dumps(_silent_connection(silent_port)))
+    hook = ExotelContactsHook("exotel_silent")
+    started = time.monotonic()
+    ok, message = hook.test_connection()
+    elapsed = time.monotonic() - started
+
+    assert ok is False
+    assert f"no answer within {TEST_CONNECTION_TIMEOUT:g} s" in message, message
+    assert "gave up after 1 attempts" in message, message
+    assert elapsed < 20, f"test_connection took {elapsed:.1f} s"
+    assert hook.timeout == 120  # restored for real work
+
+
+@only_airflow_3
+@pytest.mark.timeout(90)
+def test_test_button_answers_within_seconds_when_exotel_never_answers(
+    api_server: ApiServer, silent_port: int
+) -> None:
+    conn = _silent_connection(silent_port)
+    body = {**conn, "connection_id": "exotel_silent", "extra": json.dumps(conn["extra"])}
+    started = time.monotonic()
+    result = api_server.post("/api/v2/connections/test", body).json()
+    elapsed = time.monotonic() - started
+
+    assert result["status"] is False, result
+    assert "no answer within" in result["message"], result
+    assert "gave up after 1 attempts" in result["message"], result
+    assert elapsed < 20, f"the Test button took {elapsed:.1f} s"
+
+
 def test_hook_test_connection_answers_a_429_at_once_instead_of_waiting(exotel_simulator) -> None:
     """A spent rate budget is the answer to a Test, not something to wait out (up to 15 min)."""
     from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
