@@ -7,7 +7,12 @@ The bundled simulator runs as its own process (``python -m airflow_provider_exot
 is changed only through its control endpoint. Through the REST API the test triggers
 ``example_exotel_sync_contacts``, sees the sensor deferred while the list is too small, adds contacts
 (control endpoint), and checks that the sensor then succeeded, the run succeeded, and the task logs
-show progress and no secret.
+show a progress line (percentage and ETA: the list's pages are made slow so the export spans more
+than one progress interval) and no secret.
+
+The whole test — simulator, database migration, process start-up, the run — must finish within
+``BUDGET_S`` (the issue asks for <= 3 min); pytest's timeout adds only the processes' shutdown
+(at most 25 s: SIGTERM, then SIGKILL) and a margin.
 
 Airflow 2.11 keeps ``airflow dags test`` (tests/test_example_dags.py); this test is skipped there.
 """
@@ -18,6 +23,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -35,16 +41,24 @@ from airflow import __version__ as AIRFLOW_VERSION
 from airflow_harness import AirflowHarness
 from packaging.version import Version
 
-pytestmark = [
-    pytest.mark.skipif(Version(AIRFLOW_VERSION).major < 3, reason="Airflow 2.11 keeps `airflow dags test`"),
-    pytest.mark.timeout(400),
-]
-
 ROOT = Path(__file__).resolve().parent.parent
 SYNC_DAG = ROOT / "example_dags" / "example_exotel_sync_contacts.py"
 DAG_ID = "example_exotel_sync_contacts"
-#: Everything after the processes are up must finish within this (the issue asks for <= 3 min).
+#: The whole test, from its first line (DB migration included), must finish within this (<= 3 min).
 BUDGET_S = 180.0
+#: Deployment.stop(): SIGTERM, up to 15 s, then SIGKILL, up to 10 s.
+STOP_GRACE_S = 25.0
+#: Contacts the run adds to list0 (3 seeded) to release the sensor: three overlapping pages.
+ADDED = 40
+MEMBERS = 3 + ADDED
+#: A periodic progress line of the fetch, e.g. ``fetched 21 / 43 contacts (48%), 2.1/s, ETA 10s``.
+PROGRESS_LINE = re.compile(rf"fetched [\d,]+ / {MEMBERS} contacts \(\d+%\), [\d.,]+/s, ETA \d+[hms]")
+
+pytestmark = [
+    pytest.mark.skipif(Version(AIRFLOW_VERSION).major < 3, reason="Airflow 2.11 keeps `airflow dags test`"),
+    # a backstop only: the test's own deadline (BUDGET_S) fails it first, with the processes' logs
+    pytest.mark.timeout(BUDGET_S + STOP_GRACE_S + 35),
+]
 
 
 def _free_port() -> int:
@@ -135,6 +149,8 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
 def test_sync_example_in_a_multi_process_deployment_defers_then_succeeds(
     deployment: Deployment, tmp_path: Path
 ) -> None:
+    started = time.monotonic()  # the budget covers everything, migration and start-up included
+    deadline = started + BUDGET_S
     work = tmp_path
     api_token = "tok-" + secrets.token_hex(12)  # the secret that must not show anywhere
     basic = base64.b64encode(f"deploy-key:{api_token}".encode()).decode()
@@ -160,7 +176,7 @@ def test_sync_example_in_a_multi_process_deployment_defers_then_succeeds(
         "--ready-file",
         str(ready),
     )
-    _wait_for("the simulator", ready.exists, deployment, time.monotonic() + 60)
+    _wait_for("the simulator", ready.exists, deployment, deadline)
     sim_url = ready.read_text().strip()
     sim = requests.Session()
     sim.trust_env = False
@@ -217,8 +233,6 @@ def test_sync_example_in_a_multi_process_deployment_defers_then_succeeds(
     deployment.start("scheduler", "-m", "airflow", "scheduler")
     deployment.start("dag-processor", "-m", "airflow", "dag-processor")
     deployment.start("triggerer", "-m", "airflow", "triggerer")
-    started = time.monotonic()
-    deadline = started + BUDGET_S
 
     api = requests.Session()
     api.trust_env = False
@@ -263,7 +277,16 @@ def test_sync_example_in_a_multi_process_deployment_defers_then_succeeds(
     # one check in the worker, then the triggerer's: it finds the list still too small
     _wait_for("the trigger to check", lambda: count_checks() >= 2, deployment, deadline)
     assert task("wait_for_contacts")["state"] == "deferred"
-    added = sim.post(f"{sim_url}/_control/contacts", json={"count": 2, "list_sid": "list0"}, timeout=10)
+    # From now on every read of list0 takes 5 s (the simulator's "slow" fault): the export's pages
+    # (offsets 0, then 19 and 38) arrive 5 and 10 s after it starts, past the 5 s progress interval,
+    # so a periodic progress line is logged while contacts are still missing.
+    slow = sim.post(
+        f"{sim_url}/_control/faults",
+        json={"every": "slow", "method": "GET", "path_endswith": "/lists/list0/contacts"},
+        timeout=10,
+    )
+    assert slow.status_code == 200, slow.text
+    added = sim.post(f"{sim_url}/_control/contacts", json={"count": ADDED, "list_sid": "list0"}, timeout=10)
     assert added.status_code == 200, added.text
 
     def run_finished() -> str | None:
@@ -299,10 +322,13 @@ def test_sync_example_in_a_multi_process_deployment_defers_then_succeeds(
     # the worker's check, the deferral, the triggerer's checks (its log is part of the task's), the resume
     assert sensor_log.count("Exotel contacts of list list0: 3 (need 5) — waiting") >= 2, sensor_log[-4000:]
     assert "DEFERRED" in sensor_log
-    assert "Exotel contacts of list list0: 5 (need 5) — done" in sensor_log
-    assert "Exotel contacts condition met: 5 contact(s)" in sensor_log
-    assert "Fetched 5 contacts" in logs["fetch_list_contacts"], logs["fetch_list_contacts"][-3000:]
-    assert "Bulk update done: 5 submitted, 5 updated, 0 failed" in logs["update_contacts"]
+    assert f"Exotel contacts of list list0: {MEMBERS} (need 5) — done" in sensor_log
+    assert f"Exotel contacts condition met: {MEMBERS} contact(s)" in sensor_log
+    fetch_log = logs["fetch_list_contacts"]
+    assert f"Fetching contacts of list list0 ({MEMBERS} contacts)" in fetch_log, fetch_log[-3000:]
+    assert PROGRESS_LINE.search(fetch_log), fetch_log[-3000:]  # periodic, with % and ETA
+    assert f"Fetched {MEMBERS} contacts" in fetch_log, fetch_log[-3000:]
+    assert f"Bulk update done: {MEMBERS} submitted, {MEMBERS} updated, 0 failed" in logs["update_contacts"]
     # the simulator prints the connection it serves; Airflow's processes must never show the token
     everything = "\n".join(logs.values()) + deployment.log_text(
         "api-server", "scheduler", "dag-processor", "triggerer"
@@ -313,5 +339,5 @@ def test_sync_example_in_a_multi_process_deployment_defers_then_succeeds(
     # ---- and Exotel saw the writes: every list member is tagged by the run
     requests_log = sim.get(f"{sim_url}/_control/requests", timeout=10).json()["requests"]
     puts = [r for r in requests_log if r["method"] == "PUT"]
-    assert sum(r["batch_size"] for r in puts) == 5
+    assert sum(r["batch_size"] for r in puts) == MEMBERS
     assert time.monotonic() - started < BUDGET_S
