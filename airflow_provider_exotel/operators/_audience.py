@@ -7,12 +7,10 @@ Like the other operator modules its top level stays cheap: the hook is imported 
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_exotel._compat import iter_lines
 from airflow_provider_exotel._new_contacts import (
     MAX_BULK_CREATE,
     MAX_LIST_ADD,
@@ -105,7 +103,7 @@ class _Input:
                 )
             items: Iterable[tuple[int, Any]] = enumerate(self.contacts)
         else:
-            items = _read_rows(self.path)
+            items = _read_jsonl(self.path, keep_errors=True)
         for ordinal, row in items:
             error = row.get("error") if isinstance(row, Mapping) else None
             if isinstance(error, Mapping):
@@ -152,22 +150,6 @@ class _Input:
 
     def describe(self) -> str:
         return "contacts" if self.path is None else f"input_path {self.path}"
-
-
-def _read_rows(path: Any) -> Iterator[tuple[int, Any]]:
-    """``(line number, object)`` of a JSON Lines file. Unlike ``_read_jsonl`` it keeps the
-    dead-letter ``error`` objects: a replay must know which rows are dead letters, and of which stage."""
-    with path.open("r", encoding="utf-8") as fh:
-        for line_no, line in enumerate(iter_lines(fh), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError as exc:
-                raise ExotelValidationError(
-                    f"input_path {path}: line {line_no} is not valid JSON ({exc})"
-                ) from None
-            yield line_no, obj
 
 
 def _check_source(contacts: Any, input_path: Any, removals: bool) -> None:

@@ -980,11 +980,12 @@ def _sid_of(contact: Any) -> str | None:
     return sid.strip() if isinstance(sid, str) else None
 
 
-def _read_jsonl(path: Any) -> Iterator[tuple[int, Any]]:
+def _read_jsonl(path: Any, *, keep_errors: bool = False) -> Iterator[tuple[int, Any]]:
     """Yield ``(line_number, object)`` for each non-blank line; malformed JSON names its line.
 
     An ``error`` object (what the dead-letter file adds to each contact) is dropped, so a
-    ``failed_output_path`` file can be replayed as ``input_path`` as it is.
+    ``failed_output_path`` file can be replayed as ``input_path`` as it is — unless
+    ``keep_errors`` (a sync's replay must know which rows are dead letters, and of which stage).
     """
     with path.open("r", encoding="utf-8") as fh:
         for line_no, line in enumerate(iter_lines(fh), start=1):
@@ -996,7 +997,7 @@ def _read_jsonl(path: Any) -> Iterator[tuple[int, Any]]:
                 raise ExotelValidationError(
                     f"input_path {path}: line {line_no} is not valid JSON ({exc})"
                 ) from None
-            if isinstance(obj, dict) and isinstance(obj.get("error"), dict):
+            if not keep_errors and isinstance(obj, dict) and isinstance(obj.get("error"), dict):
                 del obj["error"]
             yield line_no, obj
 
