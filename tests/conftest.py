@@ -11,9 +11,13 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
+
+import pytest
 
 if "airflow" in sys.modules:  # pragma: no cover - a plugin imported Airflow before this file ran
     warnings.warn(
@@ -27,3 +31,25 @@ atexit.register(shutil.rmtree, _home, ignore_errors=True)
 os.environ["AIRFLOW_HOME"] = _home
 os.environ.pop("AIRFLOW_CONFIG", None)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+
+def exotel_connection(port: int, **extra: object) -> dict[str, object]:
+    """An ``exotel`` connection (as JSON-able dict) to ``127.0.0.1:port`` over plain HTTP."""
+    return {
+        "conn_type": "exotel",
+        "login": "key",
+        "password": "token",
+        "host": "127.0.0.1",
+        "port": port,
+        "schema": "http",
+        "extra": {"account_sid": "acct1", **extra},
+    }
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers (an Exotel that hangs)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)  # the kernel completes the handshakes; nothing ever reads or answers
+        yield server.getsockname()[1]

@@ -30,6 +30,7 @@ import pytest
 import requests
 from airflow import __version__ as AIRFLOW_VERSION
 from airflow_harness import AirflowHarness, get_harness
+from conftest import exotel_connection
 from packaging.version import Version
 
 import airflow_provider_exotel
@@ -349,16 +350,7 @@ def test_hook_test_connection_makes_one_short_attempt(monkeypatch: pytest.Monkey
     """Both Airflow versions: the hook behind the Test button tries once, within seconds."""
     from airflow_provider_exotel.hooks.contacts import TEST_CONNECTION_TIMEOUT, ExotelContactsHook
 
-    port = _free_port()
-    conn = {
-        "conn_type": "exotel",
-        "login": "key",
-        "password": "token",
-        "host": "127.0.0.1",
-        "port": port,
-        "schema": "http",
-        "extra": {"account_sid": "acct1", "timeout": 120},
-    }
+    conn = exotel_connection(_free_port(), timeout=120)
     monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_CLOSED", json.dumps(conn))
     hook = ExotelContactsHook("exotel_closed", retry_limit=5, retry_delay=1.0)
     started = time.monotonic()
@@ -374,25 +366,8 @@ def test_hook_test_connection_makes_one_short_attempt(monkeypatch: pytest.Monkey
     assert TEST_CONNECTION_TIMEOUT <= 10
 
 
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts connections and never answers (an Exotel that hangs)."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(16)  # the kernel completes the handshakes; nothing ever reads or answers
-        yield server.getsockname()[1]
-
-
 def _silent_connection(port: int) -> dict[str, Any]:
-    return {
-        "conn_type": "exotel",
-        "login": "key",
-        "password": "token",
-        "host": "127.0.0.1",
-        "port": port,
-        "schema": "http",
-        "extra": {"account_sid": "acct1", "timeout": 120},  # the Test button must not wait this long
-    }
+    return exotel_connection(port, timeout=120)  # the Test button must not wait this long
 
 
 @pytest.mark.timeout(90)  # without the cap the request waits for the extra's 120 s

@@ -5,16 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
 from airflow_harness import get_harness
+from conftest import exotel_connection
 
 from airflow_provider_exotel.exceptions import (
     ExotelAuthError,
@@ -278,23 +277,11 @@ def test_deferrable_sensor_defers_at_once_when_its_first_check_fails_transiently
 
 
 @pytest.fixture
-def silent_exotel(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+def silent_exotel(silent_port: int, monkeypatch: pytest.MonkeyPatch) -> int:
     """``exotel_default`` points at a socket that accepts connections and never answers."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(16)  # the kernel completes the handshakes; nothing ever reads or answers
-        port = server.getsockname()[1]
-        connection = {
-            "conn_type": "exotel",
-            "login": "key",
-            "password": "token",
-            "host": "127.0.0.1",
-            "port": port,
-            "schema": "http",
-            "extra": {"account_sid": "acct1", "timeout": 120},  # the cap must apply to this too
-        }
-        monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_DEFAULT", json.dumps(connection))
-        yield port
+    connection = exotel_connection(silent_port, timeout=120)  # the cap must apply to this too
+    monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_DEFAULT", json.dumps(connection))
+    return silent_port
 
 
 @pytest.mark.timeout(90)  # without the cap the first check waits for the extra's 120 s
