@@ -136,6 +136,17 @@ class AmbiguousRequestError(ExotelRequestError):
     """
 
 
+def gave_up(error: TransientError, attempts: int) -> ExotelError:
+    """The error to raise once the retry policy stopped: the last one, saying how many attempts."""
+    err = error.error
+    return type(err)(
+        f"{err} (gave up after {attempts} attempts)",
+        status=err.status,
+        error_code=err.error_code,
+        request_id=err.request_id,
+    )
+
+
 def ambiguous(error: TransientError, label: str) -> AmbiguousRequestError:
     """The :class:`AmbiguousRequestError` for a failed attempt of a non-idempotent request."""
     err = error.error

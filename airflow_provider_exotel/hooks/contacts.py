@@ -74,6 +74,7 @@ from airflow_provider_exotel.hooks._retry import (
     ambiguous,
     backoff,
     error_from_response,
+    gave_up,
     parse_retry_after,
     policy,
 )
@@ -507,13 +508,7 @@ class ExotelContactsHook(HttpHook):
         try:
             return retrying(once)
         except TransientError as exc:
-            err = exc.error
-            raise type(err)(
-                f"{err} (gave up after {self.retry_limit + 1} attempts)",
-                status=err.status,
-                error_code=err.error_code,
-                request_id=err.request_id,
-            ) from None
+            raise gave_up(exc, self.retry_limit + 1) from None
 
     def _rate_limit_error(
         self, label: str, exc: BudgetWaitTooLong, waited: float, last_429: list[ExotelError]
@@ -1106,13 +1101,7 @@ class ExotelContactsHook(HttpHook):
         try:
             body = policy(self.retry_limit, self.retry_delay, self._log_retry)(attempt)
         except TransientError as exc:
-            err = exc.error
-            raise ExotelRequestError(
-                f"{err} (gave up after {self.retry_limit + 1} attempts)",
-                status=err.status,
-                error_code=err.error_code,
-                request_id=err.request_id,
-            ) from None
+            raise gave_up(exc, self.retry_limit + 1) from None
         except ExotelRequestError as exc:
             if exc.status == 204:  # No Content: deleted (``_request`` reads JSON answers only)
                 return True
