@@ -5,28 +5,55 @@ PYTHON ?= python3
 AIRFLOW ?= 3.3
 ifeq ($(AIRFLOW),2.11)
 AIRFLOW_SPEC := apache-airflow==2.11.*
+# known-bad for Airflow 2.11: cryptography 51 drops every connection (Fernet); only used by `make constraints`
+KNOWN_BAD := "cryptography<51"
 VENV ?= .venv-2.11
 else
 AIRFLOW_SPEC := apache-airflow==3.3.2
+KNOWN_BAD :=
 VENV ?= .venv
 endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(AIRFLOW)
+# every dev/test install is pinned to a set in which the full suite passed (Airflow's own practice)
+CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
 PYTEST_ARGS ?=
 DIST ?= dist
 
-.PHONY: venv test demo bench lint dist clean
+.PHONY: venv versions test demo bench lint dist clean constraints
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(AIRFLOW_SPEC)" apache-airflow-providers-http -e ".[dev]"
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) "$(AIRFLOW_SPEC)" apache-airflow-providers-http -e ".[dev]"
 	touch $@
 
-test: $(STAMP)
+# what this run is on (printed first by `make test`, so a CI failure says what it ran on)
+versions: $(STAMP)
+	@$(BIN)/python -c "import importlib.metadata as m, sys; print('python', sys.version.split()[0]); \
+	[print(d, m.version(d)) for d in ('apache-airflow', 'apache-airflow-providers-http', \
+	'apache-airflow-providers-common-compat', 'cryptography', 'requests')]"
+
+test: $(STAMP) versions
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Regenerate constraints/airflow-$(AIRFLOW).txt from a fresh, unconstrained resolve (minus KNOWN_BAD),
+# then run `make test AIRFLOW=$(AIRFLOW)`: commit the file only when the suite is green.
+CVENV := .venv-constraints-$(AIRFLOW)
+constraints:
+	rm -rf $(CVENV)
+	$(PYTHON) -m venv $(CVENV)
+	$(CVENV)/bin/python -m pip install -q --upgrade pip
+	$(CVENV)/bin/python -m pip install -q "$(AIRFLOW_SPEC)" $(KNOWN_BAD) apache-airflow-providers-http -e ".[dev]"
+	mkdir -p constraints
+	{ echo "# Constraints for the dev/test environment on Airflow $(AIRFLOW) (Python 3.11): every package of a venv"; \
+	  echo "# in which the full suite passed. Regenerate with: make constraints AIRFLOW=$(AIRFLOW) (see CONTRIBUTING.md)."; \
+	  $(CVENV)/bin/python -m pip freeze --exclude-editable | grep -v '^-e '; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf $(CVENV)
+	@echo "wrote $(CONSTRAINTS); now run: make test AIRFLOW=$(AIRFLOW)"
 
 demo: $(STAMP)
 	$(BIN)/python example_dags/demo.py
@@ -45,4 +72,4 @@ lint: $(STAMP)
 	$(BIN)/mypy airflow_provider_exotel
 
 clean:
-	rm -rf .venv .venv-2.11 .demo build dist *.egg-info
+	rm -rf .venv .venv-2.11 .venv-constraints-* .demo build dist *.egg-info

@@ -1,6 +1,6 @@
 """Test DAG: wait for Exotel contacts with the deferrable sensor, then use its XCom downstream.
 
-Run by ``tests/test_sensor.py`` with ``airflow dags test`` against the bundled simulator
+Run by ``tests/sensors/test_contacts_sensor.py`` with ``airflow dags test`` against the bundled simulator
 (``AIRFLOW_CONN_EXOTEL_DEFAULT`` points at it). ``params.min_count`` sets how many contacts to wait for.
 """
 

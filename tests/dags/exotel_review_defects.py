@@ -1,4 +1,4 @@
-"""Test DAGs for tests/test_review_defects.py (issue 9): a bulk update given a ``datetime`` by an
+"""Test DAGs for tests/operators/test_path_safety_and_interrupts.py: a bulk update given a ``datetime`` by an
 upstream task, and a bulk update ended by its ``execution_timeout`` mid-way. The contacts' sids come
 from ``EXOTEL_REVIEW_SIDS`` (a JSON list), files go to ``EXOTEL_REVIEW_DIR``."""
 

@@ -20,7 +20,7 @@ from airflow_harness import get_harness
 from airflow_provider_exotel.exceptions import ExotelRequestError
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 
-TEST_DAGS = Path(__file__).parent / "dags"
+TEST_DAGS = Path(__file__).parent.parent / "dags"
 KEY, TOKEN = "audit-key", "TOKEN-d6f1c9e2-never-show-me"
 B64 = base64.b64encode(f"{KEY}:{TOKEN}".encode()).decode()
 

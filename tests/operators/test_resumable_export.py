@@ -443,7 +443,7 @@ def test_the_retry_of_a_failed_export_task_resumes_it_in_a_real_dag_run(
 
     result = airflow_harness.run_dag(
         "exotel_resume_retry",
-        dags_folder=Path(__file__).parent / "dags",
+        dags_folder=Path(__file__).parent.parent / "dags",
         env={
             "AIRFLOW_CONN_EXOTEL_DEFAULT": exotel_simulator.connection_json(),
             "EXOTEL_RESUME_PATH": str(target),

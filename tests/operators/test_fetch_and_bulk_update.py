@@ -155,7 +155,7 @@ def test_fetch_failing_mid_run_with_401_leaves_nothing_at_output_path_only_a_hid
 
     assert exotel_simulator.count_status(200) >= 5  # pages were written before it failed
     assert not out.exists()
-    # what was written is kept, hidden, for the next try to resume (tests/test_resume.py)
+    # what was written is kept, hidden, for the next try to resume (tests/operators/test_resumable_export.py)
     assert [name for name in leftovers(out.parent) if not name.startswith(".exotel-")] == []
 
 
@@ -535,7 +535,7 @@ def test_templated_output_path_is_reported_as_an_asset_event_through_an_alias(
     exotel_simulator.seed_contacts(7)
     result = airflow_harness.run_dag(
         "exotel_asset_alias_export",
-        dags_folder=Path(__file__).parent / "dags",
+        dags_folder=Path(__file__).parent.parent / "dags",
         env={
             "AIRFLOW_CONN_EXOTEL_DEFAULT": exotel_simulator.connection_json(),
             "EXOTEL_ALIAS_DIR": str(tmp_path),

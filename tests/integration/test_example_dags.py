@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
 
-EXAMPLE_DAGS = Path(__file__).resolve().parent.parent / "example_dags"
+EXAMPLE_DAGS = Path(__file__).resolve().parent.parent.parent / "example_dags"
 EXAMPLE_DAG_IDS = [
     "example_exotel_campaign_audience",
     "example_exotel_export_consumer",

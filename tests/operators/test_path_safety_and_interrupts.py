@@ -26,7 +26,7 @@ from airflow_provider_exotel.operators.contacts import (
 from airflow_provider_exotel.sensors.contacts import ExotelContactsSensor
 from airflow_provider_exotel.triggers.contacts import ExotelContactsTrigger
 
-DAGS = Path(__file__).parent / "dags"
+DAGS = Path(__file__).parent.parent / "dags"
 
 
 def read_jsonl(path):
