@@ -40,11 +40,10 @@ def serve_request(sim: ExotelSimulator, h: Handler) -> None:
         send(h, rec, status, dumps(answer))
         return
     sim.log.arrived(rec)
+    echo = sim.echo_headers_in_errors
     try:
         if body is None:
-            send_error(
-                h, rec, ApiError(400, "Malformed request body"), echo_headers=sim.echo_headers_in_errors
-            )
+            send_error(h, rec, ApiError(400, "Malformed request body"), echo_headers=echo)
             return
         callback = sim.before_request
         if callback is not None:
@@ -55,9 +54,7 @@ def serve_request(sim: ExotelSimulator, h: Handler) -> None:
     except Exception as exc:  # a simulator bug or a failing before_request: answer 500
         sim.errors.append(exc)
         try:
-            send_error(
-                h, rec, ApiError(500, f"Simulator error: {exc!r}"), echo_headers=sim.echo_headers_in_errors
-            )
+            send_error(h, rec, ApiError(500, f"Simulator error: {exc!r}"), echo_headers=echo)
         except OSError:
             pass
     finally:
@@ -93,18 +90,18 @@ def _answer(sim: ExotelSimulator, h: Handler, rec: RecordedRequest, parsed: Any,
         rec.fault = fault.kind
         if _fault_answered(h, rec, fault, sim.echo_headers_in_errors):
             return
-    page_fault = fault.kind if fault is not None else None
-    query = drift_query(page_fault, rec.method, rec.query)  # testing/_drift.py
+    kind = fault.kind if fault is not None else None
+    query = drift_query(kind, rec.method, rec.query)  # testing/_drift.py
     try:
         status, body, headers = _route(sim, rec, query, parsed)
     except ApiError as err:
         send_error(h, rec, err, echo_headers=sim.echo_headers_in_errors)
         return
-    body = drift_body(page_fault, rec.method, body)  # testing/_drift.py
-    if page_fault == "reset_after_apply":
+    body = drift_body(kind, rec.method, body)  # testing/_drift.py
+    if kind == "reset_after_apply":
         reset(h)
         return
-    if page_fault == "truncated_json":
+    if kind == "truncated_json":
         body = body[: max(1, len(body) // 2)]
     send(h, rec, status, body, headers=headers)
 

@@ -180,7 +180,11 @@ def send(
     content_type: str = JSON,
     headers: dict[str, str] | None = None,
 ) -> None:
-    """Write one answer (status line, headers incl. ``Date`` and the account's rate headers, body)."""
+    """Write one answer (status line, headers incl. ``Date`` and the account's rate headers, body);
+    a ``Content-Type`` in ``headers`` replaces ``content_type``."""
+    headers = dict(headers or {})
+    for name in [k for k in headers if k.lower() == "content-type"]:
+        content_type = headers.pop(name)
     try:
         reason = http.HTTPStatus(status).phrase
     except ValueError:
@@ -192,7 +196,6 @@ def send(
         f"Content-Type: {content_type}",
         f"Content-Length: {len(body)}",
     ]
-    headers = headers or {}
     lines.extend(f"{k}: {v}" for k, v in headers.items())
     lines.extend(f"{k}: {v}" for k, v in rec.rate_headers.items() if k not in headers)
     if h.close_connection:

@@ -55,7 +55,7 @@ from airflow_provider_exotel.testing._requestlog import RecordedRequest, Request
 from airflow_provider_exotel.testing._routes import EndpointFamily, RouteTable
 from airflow_provider_exotel.testing._serve import serve_request
 from airflow_provider_exotel.testing._store import CONTACT_FIELDS, UPDATABLE_FIELDS, ContactStore
-from airflow_provider_exotel.testing._wire import Server
+from airflow_provider_exotel.testing._wire import Handler, Server
 
 __all__ = [
     "CONTACT_FIELDS",
@@ -172,7 +172,7 @@ class ExotelSimulator:
         self._thread.start()
         return self
 
-    def _serve(self, handler: Any) -> None:
+    def _serve(self, handler: Handler) -> None:
         serve_request(self, handler)
 
     def stop(self) -> None:

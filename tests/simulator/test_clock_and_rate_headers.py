@@ -197,6 +197,7 @@ class EchoFamily:
     def register(self, routes) -> None:
         routes.add("GET", "widgets/<widget_id>", self.widget, name="a widget")
         routes.add("GET", "Calls/<call_sid>.json", self.call, base="v1")
+        routes.add("GET", "Calls/<call_sid>", self.call_xml, base="v1")
 
     def widget(self, request):
         if request.params["widget_id"] == "missing":
@@ -205,6 +206,9 @@ class EchoFamily:
 
     def call(self, request):
         return 200, b'{"Call": {"Sid": "%s"}}' % request.params["call_sid"].encode(), {"X-Family": "voice"}
+
+    def call_xml(self, request):
+        return 200, b"<TwilioResponse/>", {"Content-Type": "application/xml"}
 
 
 def test_an_endpoint_family_registers_v2_and_v1_routes(sim):
@@ -255,3 +259,11 @@ def test_cli_takes_reset_format_and_clock_offset():
     assert (args.rate_limit_reset_format, args.clock_offset) == ("epoch_ms", 3600.0)
     with pytest.raises(SystemExit):
         _parser().parse_args(["--rate-limit-reset-format", "iso"])
+
+
+def test_a_handler_chooses_its_content_type(sim):
+    sim.add_family(EchoFamily)
+    answer = session(sim).get(f"{sim.url}/v1/Accounts/{sim.account_sid}/Calls/CA9", timeout=10)
+    assert (answer.status_code, answer.text) == (200, "<TwilioResponse/>")
+    assert answer.headers["Content-Type"] == "application/xml"
+    assert answer.raw.headers.getlist("Content-Type") == ["application/xml"]
