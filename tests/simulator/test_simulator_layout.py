@@ -9,6 +9,8 @@ import requests
 
 from airflow_provider_exotel import testing
 from airflow_provider_exotel.testing import simulator
+from airflow_provider_exotel.testing._contacts_family import ContactsFamily
+from airflow_provider_exotel.testing._lists_family import ListsFamily
 from airflow_provider_exotel.testing.simulator import ENDPOINT_FAMILIES, ExotelSimulator
 
 PUBLIC = ("CONTACT_FIELDS", "FAULT_KINDS", "MAX_BULK_UPDATE", "MAX_PAGE_LIMIT", "UPDATABLE_FIELDS")
@@ -35,9 +37,10 @@ def test_constructor_keeps_its_keywords():
 
 def test_families_register_every_contacts_and_lists_route():
     sim = ExotelSimulator()
-    routes = {(r.method, r.pattern) for r in sim.routes}
+    routes = {(r.method, r.pattern) for r in sim.routes if r.base == "v2"}
     assert [type(f) for f in sim.families] == list(ENDPOINT_FAMILIES)
-    assert routes == {
+    assert ENDPOINT_FAMILIES[:2] == (ContactsFamily, ListsFamily)  # more families may follow
+    assert routes >= {
         ("GET", "contacts"), ("PUT", "contacts"), ("POST", "contacts"),
         ("GET", "contacts/<sid>"), ("PUT", "contacts/<sid>"), ("DELETE", "contacts/<sid>"),
         ("GET", "lists"), ("POST", "lists"), ("GET", "lists/<list_sid>"), ("DELETE", "lists/<list_sid>"),
