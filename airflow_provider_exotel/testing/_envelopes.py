@@ -204,6 +204,8 @@ def deleted(delete: Callable[[], bytes], *, mode: str, as_list: bool) -> tuple[i
     """A DELETE's answer, shaped by ``mode``: ``"json"`` (200 with the deleted object, 404 when
     unknown), ``"no_content"`` (204 without a body) or ``"failure_item"`` (an unknown object is a
     200 whose ``response`` item is the 404 failure)."""
+    if mode not in DELETE_ANSWERS:
+        raise ValueError(f"delete_answer must be one of {DELETE_ANSWERS}, got {mode!r}")
     try:
         body = delete()
     except ApiError as err:
