@@ -439,7 +439,7 @@ class RateLimitWait:
 
     def acquire(self) -> int:
         """Wait for the budget (:meth:`RequestBudget.acquire`); return the request's sequence number."""
-        seq, spent = self._budget.acquire(self.left())
+        seq, spent = self._budget.acquire(self.left() + 1e-6)  # a pause up to the deadline fits
         if self._first is None:
             self._before += spent
         return seq
