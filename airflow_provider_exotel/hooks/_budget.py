@@ -22,10 +22,11 @@ doubling up to ``BACKOFF_CAP``, whatever ``Retry-After`` says: a server answerin
 by :class:`RateLimitWait` (``rate_limit_wait``, the elapsed time since the request's first 429).
 
 ``X-RateLimit-Reset`` is read as epoch seconds, epoch milliseconds (above ``RESET_MS_ABOVE``) or
-seconds until the reset (below ``RESET_DELTA_BELOW``). Clock handling: ``Reset`` is converted to a local monotonic deadline at the moment the answer
-arrives; a server clock that differs from ours is corrected with the ``Date`` header when they differ
-by more than 2 s, and a ``Reset`` that still looks wrong (past, or more than an hour away) is replaced
-by the window length learned from successive windows (a minute before that, Exotel's window).
+seconds until the reset (below ``RESET_DELTA_BELOW``). Clock handling: ``Reset`` is converted to a
+local monotonic deadline at the moment the answer arrives; a server clock that differs from ours is
+corrected with the ``Date`` header when they differ by more than 2 s, and a ``Reset`` that still
+looks wrong (past, or more than an hour away) is replaced by the window length learned from
+successive windows (a minute before that, Exotel's window).
 """
 
 from __future__ import annotations
@@ -456,8 +457,8 @@ class RateLimitWait:
         retry_after = parse_retry_after(headers.get("Retry-After"), headers.get("Date"))
         deadline = self._first + self.rate_limit_wait - self._before
         pause = self._budget.on_429(seq, retry_after, headers, deadline=deadline)
-        if now >= deadline:
-            raise BudgetWaitTooLong(pause, "HTTP 429", exhausted=True)
+        if now >= deadline:  # exhausted: it had some wait to spend, and spent it
+            raise BudgetWaitTooLong(pause, "HTTP 429", exhausted=deadline > self._first)
         if now + pause > deadline:
             why = "Retry-After" if retry_after is not None and retry_after >= pause else "HTTP 429"
             raise BudgetWaitTooLong(pause, f"the account's request budget is spent ({why})")

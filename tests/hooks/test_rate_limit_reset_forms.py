@@ -55,7 +55,9 @@ def budget_on(clock: FakeClock) -> RequestBudget:
 def answer(budget: RequestBudget, remaining: int, reset: str) -> None:
     seq, _ = budget.acquire()
     budget.observe(
-        seq, 200, {"X-RateLimit-Limit": "30", "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": reset}
+        seq,
+        200,
+        {"X-RateLimit-Limit": "30", "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": reset},
     )
 
 

@@ -47,7 +47,7 @@ def bounded(call: Callable[[], Any], timeout: float) -> dict[str, Any]:
     def target() -> None:
         try:
             box["result"] = call()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
+        except BaseException as exc:  # handed to the test
             box["error"] = exc
 
     thread = threading.Thread(target=target, daemon=True)
@@ -186,7 +186,7 @@ REFUSED = {"Retry-After": "0"}
 
 
 def test_consecutive_429s_double_from_the_floor_up_to_the_cap_and_a_success_resets_them():
-    budget, clock = fake_budget()
+    budget, _ = fake_budget()
     wait = RateLimitWait(budget, 10_000)
     pauses = []
     for _ in range(12):
