@@ -9,6 +9,9 @@ scaled down to 2 s; the policy is also checked on an injected clock with Exotel'
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -16,6 +19,23 @@ from airflow_provider_exotel.hooks._budget import BudgetWaitTooLong, RequestBudg
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 
 WALL = 1_700_000_000.0
+
+
+def bounded(call: Callable[[], Any], timeout: float) -> dict[str, Any]:
+    """Run ``call`` in a thread for at most ``timeout`` s: ``{"result"|"error": ..., "alive": bool}``."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = call()
+        except BaseException as exc:  # handed to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    box["alive"] = thread.is_alive()
+    return box
 
 
 @pytest.mark.parametrize("form", ["epoch", "epoch_ms", "delta"])
@@ -27,9 +47,10 @@ def test_a_fetch_paces_itself_from_every_reset_form_without_stalling(
     seeded = sim.seed_contacts(800)
 
     hook = ExotelContactsHook(retry_delay=0.0, rate_limit_wait=30)
-    got = list(hook.iter_contacts())
+    box = bounded(lambda: list(hook.iter_contacts()), 120)  # ~5 s at the budget; a stall fails
 
-    assert [c["sid"] for c in got] == [c["sid"] for c in seeded]
+    assert not box["alive"], f"stalled: {sim.request_count()} requests"
+    assert [c["sid"] for c in box["result"]] == [c["sid"] for c in seeded]
     account = sim.account_limit
     assert sim.request_count() == account.admitted + account.refused
     assert account.refused <= 1  # paced from the headers, not from 429s
