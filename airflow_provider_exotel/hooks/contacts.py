@@ -58,7 +58,7 @@ from airflow_provider_exotel.exceptions import (
     ExotelRequestError,
     ExotelValidationError,
 )
-from airflow_provider_exotel.hooks._budget import BudgetWaitTooLong, RequestBudget
+from airflow_provider_exotel.hooks._budget import BudgetWaitTooLong, RateLimitWait, RequestBudget
 from airflow_provider_exotel.hooks._incremental import ResumePoint, iter_created_between, iter_resumed
 from airflow_provider_exotel.hooks._paging import (
     Check,
@@ -425,17 +425,15 @@ class ExotelContactsHook(HttpHook):
         label = f"{method} {endpoint}"
         budget = self._budget
         assert budget is not None
-        waited = 0.0  # for the account's budget, over every attempt of this request
+        wait = RateLimitWait(budget, self.rate_limit_wait)  # over every attempt of this request
         last_429: list[ExotelError] = []
 
         def attempt() -> dict[str, Any]:
-            nonlocal waited
             while True:
                 try:
-                    seq, spent_wait = budget.acquire(self.rate_limit_wait - waited)
+                    seq = wait.acquire()
                 except BudgetWaitTooLong as exc:
-                    raise self._rate_limit_error(label, exc, waited, last_429) from None
-                waited += spent_wait
+                    raise self._rate_limit_error(label, exc, wait.waited, last_429) from None
                 try:
                     response = session.request(
                         method,
@@ -461,14 +459,16 @@ class ExotelContactsHook(HttpHook):
                 # the account's budget is spent: wait (not a retry), bounded by rate_limit_wait
                 error = error_from_response(response, method, endpoint)
                 last_429[:] = [error]
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                pause = budget.on_429(seq, retry_after, response.headers)
+                try:
+                    pause = wait.on_429(seq, response.headers)
+                except BudgetWaitTooLong as exc:
+                    raise self._rate_limit_error(label, exc, wait.waited, last_429) from None
                 self.log.warning(
                     "%s; waiting %.1f s for the account's request budget (429s do not count "
                     "against retry_limit; waited %.1f of rate_limit_wait=%g s)",
                     error,
                     pause,
-                    waited,
+                    wait.waited,
                     self.rate_limit_wait,
                 )
             if status in accept_statuses:
@@ -522,8 +522,7 @@ class ExotelContactsHook(HttpHook):
             else f"Exotel {label}: RATE_LIMIT_EXCEEDED: Rate limit exceeded (avoided: {exc.reason})"
         )
         message = (
-            f"{what}; the account's request budget frees up in {exc.wait:.1f} s, past "
-            f"rate_limit_wait={self.rate_limit_wait:g} s (waited {waited:.1f} s). Other tasks may "
+            f"{what}; {exc.explain(self.rate_limit_wait, waited)}. Other tasks may "
             "be using the account's budget; raise rate_limit_wait or schedule them apart"
         )
         self.log.error("%s", message)
