@@ -60,7 +60,7 @@ def test_members_removed_before_a_401_count_as_removed_and_only_the_rest_is_dead
 
 
 # ------------------------------------------------------------------------------------ create: partial batches
-@pytest.mark.xfail(reason="needs create_contacts' partial_result (wp-transport, transport-ready)", strict=False)
+@pytest.mark.xfail(reason="needs create_contacts' partial_result (transport-ready)", strict=False)
 def test_create_batches_applied_before_a_401_are_reported_created_and_not_dead_lettered(
     exotel_simulator, tmp_path
 ):
@@ -126,7 +126,7 @@ def test_list_add_dead_letters_without_a_list_are_refused_before_any_request(exo
     row = {"number": "+918000000000", "error": {"code": 401, "stage": "list_add", "contact_sid": "abc"}}
     replay.write_text(json.dumps(row) + "\n", encoding="utf-8")
 
-    with pytest.raises(ExotelValidationError, match="list_add dead-letter.*list_sid"):
+    with pytest.raises(ExotelValidationError, match=r"list_add dead-letter.*list_sid"):
         ExotelCreateContactsOperator(task_id="create", input_path=str(replay), hook_params=FAST).execute(
             context={}
         )
