@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_exotel.hooks.contacts import BulkUpdateResult
 
-__all__ = ["ExotelBulkUpdateContactsOperator", "ExotelBulkUpdateFailedError", "unknown_batch"]
+__all__ = ["ExotelBulkUpdateContactsOperator", "ExotelBulkUpdateFailedError"]
 
 
 class ExotelBulkUpdateFailedError(ExotelError):
@@ -311,30 +311,15 @@ class ExotelBulkUpdateContactsOperator(ExotelBaseOperator):
         from airflow_provider_exotel.hooks.contacts import BulkUpdateResult
 
         if ended is not None:  # dead-letter every later contact too, so a replay loses nothing
-            return unknown_batch(chunk, ended, sent=False), ended
+            return BulkUpdateResult.unknown([c["sid"] for c in chunk], ended, sent=False), ended
         try:
             return self.hook.bulk_update_contacts(chunk, batch_size=self.batch_size), None
         except BaseException as exc:  # stop sending; keep what is known
             known = known_part(exc, BulkUpdateResult, len(chunk))
             if known is not None:
                 return known, exc
-            return unknown_batch(chunk, exc, sent=not isinstance(exc, ExotelValidationError)), exc
-
-
-def unknown_batch(batch: list[dict[str, Any]], error: BaseException, *, sent: bool) -> BulkUpdateResult:
-    """A batch whose outcome is not known (``sent``) or that was never sent, all failed."""
-    from airflow_provider_exotel.hooks.contacts import BulkUpdateResult
-
-    reason = str(error) or type(error).__name__
-    if sent:
-        message = f"outcome unknown, the update ended while this batch was in flight: {reason}"
-    else:
-        message = f"not sent, the update ended before this batch: {reason}"
-    code = error.status if isinstance(error, ExotelError) and error.status else 0
-    return BulkUpdateResult(
-        total=len(batch),
-        failed=[{"sid": c["sid"], "code": code, "message": message} for c in batch],
-    )
+            sent = not isinstance(exc, ExotelValidationError)
+            return BulkUpdateResult.unknown([c["sid"] for c in chunk], exc, sent=sent), exc
 
 
 def _sid_of(contact: Any) -> str | None:

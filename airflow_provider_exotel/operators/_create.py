@@ -237,7 +237,8 @@ class _CreateRun:
         """One hook call; after a fatal error, what it applied (``partial_result``), the rest failed."""
         from airflow_provider_exotel.hooks.contacts import BulkCreateResult
 
-        if self.aborted is None:
+        sent = self.aborted is None
+        if sent:
             try:
                 return self.hook.create_contacts(norms, batch_size=self.op.batch_size)
             except ExotelValidationError:
@@ -247,13 +248,8 @@ class _CreateRun:
                 known = known_part(exc, BulkCreateResult, len(norms))
                 if known is not None:
                     return known
-        part = BulkCreateResult(total=len(norms))
-        error = self.aborted
-        part.failed = [
-            {"number": n["number"], "code": error.status or 0, "message": f"not created: {error}"}
-            for n in norms
-        ]
-        return part
+        assert self.aborted is not None
+        return BulkCreateResult.unknown([n["number"] for n in norms], self.aborted, sent=sent)
 
     def _chunk(self, chunk: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
         originals = {norm["number"]: orig for orig, norm in chunk}

@@ -60,7 +60,6 @@ def test_members_removed_before_a_401_count_as_removed_and_only_the_rest_is_dead
 
 
 # ------------------------------------------------------------------------------------ create: partial batches
-@pytest.mark.xfail(reason="needs create_contacts' partial_result (transport-ready)", strict=False)
 def test_create_batches_applied_before_a_401_are_reported_created_and_not_dead_lettered(
     exotel_simulator, tmp_path
 ):
