@@ -11,7 +11,6 @@ import os
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
@@ -204,14 +203,13 @@ class ExotelInputOperator(ExotelBaseOperator):
         return stack.enter_context(jsonl_writer(to_path(self.failed_output_path), keep_on_error=True))
 
 
-def account_of(hook: ExotelContactsHook) -> tuple[str, str]:
+def account_of(hook: Any) -> tuple[str, str]:
     """``(origin, account_sid)`` of the hook's connection, e.g. ``("https://api.exotel.com", "acct")``.
 
-    Reads the connection (no request is sent).
+    Reads the connection's resolved settings (no request is sent).
     """
-    hook.get_conn()  # resolves the connection: host, region, port and account sid
-    parts = urlsplit(hook.base_url)
-    return f"{parts.scheme}://{parts.netloc}", hook.account_sid
+    settings = hook.settings
+    return settings.origin, settings.account_sid
 
 
 def known_part(error: BaseException, expected: type, total: int) -> Any | None:
