@@ -278,25 +278,22 @@ class _CreateRun:
 
         by_sid = {sid: (row, number) for row, sid, number in items}
         sids = list(by_sid)
-        failures: list[tuple[str, Any, str]] = []
-        for start in range(0, len(sids), MAX_LIST_ADD):
-            batch = sids[start : start + MAX_LIST_ADD]
-            done: BulkUpdateResult | None = None
-            if self.aborted is None:
-                try:
-                    done = self.hook.add_contacts_to_list(str(self.list_sid), batch, batch_size=MAX_LIST_ADD)
-                except ExotelValidationError:
-                    raise
-                except ExotelError as exc:
-                    self.aborted = exc
-                    done = known_part(exc, BulkUpdateResult, len(batch))
-            if done is None:
-                error = self.aborted
-                failures += [(sid, error.status or 0, str(error)) for sid in batch]  # type: ignore[union-attr]
-            else:
-                failures += [(f["sid"], f["code"], f["message"]) for f in done.failed]
-        for sid, code, message in failures:
+        sent = self.aborted is None
+        done: BulkUpdateResult | None = None
+        if sent:
+            try:
+                done = self.hook.add_contacts_to_list(str(self.list_sid), sids, batch_size=MAX_LIST_ADD)
+            except ExotelValidationError:
+                raise
+            except ExotelError as exc:  # what was added before it stays added (partial_result)
+                self.aborted = exc
+                done = known_part(exc, BulkUpdateResult, len(sids))
+        if done is None:
+            assert self.aborted is not None
+            done = BulkUpdateResult.unknown(sids, self.aborted, sent=sent)
+        for failure in done.failed:
+            sid, code = failure["sid"], failure["code"]
             row, number = by_sid[sid]
-            message = f"created as {sid} but not added to list {self.list_sid}: {message}"
+            message = f"created as {sid} but not added to list {self.list_sid}: {failure['message']}"
             self.result.failed.append({"number": number, "code": code, "message": message})
             dead_letter(self.failed, row, code, message, "list_add", contact_sid=sid)
