@@ -275,6 +275,8 @@ class ExotelBulkUpdateContactsOperator(ExotelInputOperator):
                 if self.failed_output_path is not None
                 else "; set failed_output_path to keep them for a replay",
             )
+            with contextlib.suppress(AttributeError):  # what is known, for whoever catches it
+                ended.partial_result = result  # type: ignore[attr-defined]
             raise ended
         return result
 

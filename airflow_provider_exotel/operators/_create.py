@@ -55,7 +55,8 @@ class ExotelCreateContactsOperator(AudienceOperator):
     ``max_failures`` of them; the file replays as ``input_path``. A ``list_add`` row exists in
     Exotel already (``error.contact_sid``): replayed here it is only added to the list, not created.
     When a fatal error (e.g. revoked credentials) stops the run, the contacts created before it are
-    reported as created (counts, ``output_path``); only the others are dead-lettered.
+    reported as created (log, ``output_path``, and the raised error's ``partial_result``, a
+    ``BulkCreateResult`` of the whole input); only the others are dead-lettered.
 
     :param contacts: list of contact dicts to create. Templated.
     :param input_path: local path or storage URL of a JSON Lines file of contacts. Templated.
@@ -230,6 +231,7 @@ class _CreateRun:
         )
         if self.aborted is not None:
             op.log.error("Create stopped: %s%s", self.aborted, op._where_failed())
+            self.aborted.partial_result = result  # type: ignore[attr-defined]  # the whole run
             raise self.aborted
         return result
 

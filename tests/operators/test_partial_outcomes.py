@@ -39,7 +39,7 @@ def test_members_removed_before_a_401_count_as_removed_and_only_the_rest_is_dead
     failed = tmp_path / "failed.jsonl"
     from_now_on_401(exotel_simulator, "DELETE", 3)  # two DELETEs succeed, then 401
 
-    with pytest.raises(ExotelAuthError):
+    with pytest.raises(ExotelAuthError) as raised:
         ExotelSyncContactsOperator(
             task_id="sync",
             contacts=rows,
@@ -55,6 +55,8 @@ def test_members_removed_before_a_401_count_as_removed_and_only_the_rest_is_dead
     dead = read_jsonl(failed)
     assert [d["error"]["stage"] for d in dead] == ["list_remove"] * 4
     assert {d["error"]["contact_sid"] for d in dead} == members - {c["sid"] for c in seeded[:2]}
+    counts = raised.value.partial_result  # type: ignore[attr-defined]
+    assert (counts["removed_from_list"], counts["failed"]) == (2, 4)
     logged = caplog.text + capsys.readouterr().out  # Airflow 3 logs to stdout, 2.x through logging
     assert "2 removed from it, 4 failed" in logged
 
@@ -67,7 +69,7 @@ def test_create_batches_applied_before_a_401_are_reported_created_and_not_dead_l
     out, failed = tmp_path / "created.jsonl", tmp_path / "failed.jsonl"
     from_now_on_401(exotel_simulator, "POST", 2)  # the first batch is applied, the others get 401
 
-    with pytest.raises(ExotelAuthError):
+    with pytest.raises(ExotelAuthError) as raised:
         ExotelCreateContactsOperator(
             task_id="create",
             contacts=rows,
@@ -83,6 +85,8 @@ def test_create_batches_applied_before_a_401_are_reported_created_and_not_dead_l
     dead = read_jsonl(failed)
     assert len(dead) == 4 and {d["error"]["stage"] for d in dead} == {"create"}
     assert not {d["number"] for d in dead} & set(existing)  # a replay duplicates nothing
+    result = raised.value.partial_result  # type: ignore[attr-defined]
+    assert result.to_dict()["total"] == 6 and {c["number"] for c in result.created} == set(existing)
 
 
 # ------------------------------------------------------------------------------------ create: list_add replay
