@@ -130,27 +130,8 @@ class AudienceOperator(ExotelInputOperator):
     #: dead-letter stages that replay by contact sid rather than as audience rows
     _replays_by_sid: frozenset[str] = frozenset()
 
-    def __init__(
-        self,
-        *,
-        contacts: Any = None,
-        input_path: Any = None,
-        exotel_conn_id: str = "exotel_default",
-        list_sid: str | None = None,
-        max_failures: int = 0,
-        failed_output_path: Any = None,
-        dry_run: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            contacts=contacts,
-            input_path=input_path,
-            exotel_conn_id=exotel_conn_id,
-            max_failures=max_failures,
-            failed_output_path=failed_output_path,
-            dry_run=dry_run,
-            **kwargs,
-        )
+    def __init__(self, *, list_sid: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.list_sid = list_sid
 
     def _checks(self) -> list[Check]:
