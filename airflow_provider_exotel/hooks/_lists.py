@@ -150,8 +150,7 @@ class ListsMixin(ExotelBaseHook):
     def add_contacts_to_list(
         self, list_sid: str, contact_sids: Iterable[str], *, batch_size: int = MAX_LIST_ADD
     ) -> BulkUpdateResult:
-        """Add existing contacts to a list, ``batch_size`` (≤5000) per request, up to
-        ``concurrency`` in flight.
+        """Add existing contacts to a list, ``batch_size`` (≤5000) per request, in input order.
 
         Returns a :class:`BulkUpdateResult` of contact sids. Adding is a set operation, so a lost
         answer is simply re-sent. Whatever ends it raises, carrying ``partial_result``.
@@ -176,7 +175,8 @@ class ListsMixin(ExotelBaseHook):
         settings = self.settings
         spec = _spec(f"POST {endpoint}", send, settings.retry_limit, settings.retry_delay, self.log)
         sender = batch_sender(lambda _: spec, BulkUpdateResult)
-        return run_batches(sids, batch_size, self.concurrency, sender, BulkUpdateResult, str, "exotel-add")
+        # one batch at a time: a list keeps its members in the order they were added
+        return run_batches(sids, batch_size, 1, sender, BulkUpdateResult, str, "exotel-add")
 
     def remove_contacts_from_list(self, list_sid: str, contact_sids: Iterable[str]) -> BulkUpdateResult:
         """Remove contacts from a list: one ``DELETE`` per contact, ``concurrency`` in flight.
