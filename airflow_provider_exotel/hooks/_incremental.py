@@ -4,7 +4,7 @@ Exotel has no date filter. An incremental fetch reads the account newest first
 (``sort_by=date_created:desc``): one single-record page learns the total and the newest contact, a
 bisection on single-record pages finds the newest contact created before ``created_to``, and the
 paging engine reads on from there until the first contact older than ``created_from``. Exporting k of
-N contacts costs about ``k/19 + log2(N) + 2`` requests instead of ``N/20``.
+N contacts costs about ``k/19 + 2·log2(N) + 3`` requests instead of ``N/20``.
 
 A resumed fetch (an export that already holds its first contacts) goes on through the pager's
 resume API (``start_offset``, ``anchor``, ``seen``): the seam is the last contact written.

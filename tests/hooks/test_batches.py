@@ -45,7 +45,9 @@ def test_one_rule_decides_whether_a_bulk_item_succeeded(item, success):
 @settings(max_examples=200, derandomize=True, deadline=None)
 @given(
     code=st.one_of(st.none(), st.integers(-5, 700), st.booleans(), st.text(max_size=3)),
-    status=st.one_of(st.none(), st.sampled_from(["success", "Success", "failure", "", "ok"]), st.text(max_size=8)),
+    status=st.one_of(
+        st.none(), st.sampled_from(["success", "Success", "failure", "", "ok"]), st.text(max_size=8)
+    ),
 )
 def test_a_failed_item_always_has_an_int_code_and_a_message(code, status):
     item = {"code": code, "status": status, "error_data": {"message": "m"}}
@@ -68,7 +70,9 @@ def test_one_object_reads_an_object_or_a_one_item_list(as_list):
 # ------------------------------------------------------------------------------------ resend loop
 def spec(send, **options) -> Resend:
     options.setdefault("retry_limit", 3)
-    return Resend("POST things", str, send, by_position, retry_delay=0.0, log=log, sleep=lambda s: None, **options)
+    return Resend(
+        "POST things", str, send, by_position, retry_delay=0.0, log=log, sleep=lambda s: None, **options
+    )
 
 
 def answer(*items):
@@ -81,7 +85,9 @@ def test_resend_accepts_a_201_success_and_resends_only_transient_failures():
     def send(todo):
         sent.append(list(todo))
         if len(sent) == 1:
-            return answer({"code": 201, "status": "success"}, {"code": 503, "status": "failure"}, {"code": 404})
+            return answer(
+                {"code": 201, "status": "success"}, {"code": 503, "status": "failure"}, {"code": 404}
+            )
         return answer({"code": 200, "status": "success"})
 
     outcomes = resend(["a", "b", "c"], spec(send))
@@ -112,7 +118,9 @@ def test_a_lost_answer_is_recovered_before_anything_is_sent_again():
             raise AmbiguousRequestError("Exotel POST things: connection reset", status=None)
         return answer(*[{"code": 201, "status": "success", "data": {"sid": f"s-{x}"}} for x in todo])
 
-    outcomes = resend(["a", "b"], spec(send, needs_sid=True, recover=lambda todo, first_sent: {"a": "s-a-old"}))
+    outcomes = resend(
+        ["a", "b"], spec(send, needs_sid=True, recover=lambda todo, first_sent: {"a": "s-a-old"})
+    )
 
     assert sent == [["a", "b"], ["b"]]  # "a" was found applied: only "b" goes again
     assert outcomes["a"].value == "s-a-old" and outcomes["b"].value == "s-b"

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+from conftest import exotel_connection
 
 from airflow_provider_exotel.exceptions import ExotelRequestError, ExotelValidationError
 from airflow_provider_exotel.hooks._base import Settings
 from airflow_provider_exotel.hooks._transport import ServerClock
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
-from conftest import exotel_connection
 
 
 def make_hook(**kwargs) -> ExotelContactsHook:
@@ -62,7 +62,11 @@ def test_a_single_attempt_hook_has_its_own_settings_and_leaves_the_hook_alone(mo
     probe = hook.single_attempt(5.0)
 
     assert probe is not hook
-    assert (probe.settings.timeout, probe.settings.retry_limit, probe.settings.rate_limit_wait) == (5.0, 0, 0.0)
+    assert (probe.settings.timeout, probe.settings.retry_limit, probe.settings.rate_limit_wait) == (
+        5.0,
+        0,
+        0.0,
+    )
     assert hook.settings is before and before.timeout == 120 and before.retry_limit == 5
     ok, message = hook.test_connection()
     assert ok, message
