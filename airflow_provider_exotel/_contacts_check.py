@@ -129,6 +129,9 @@ def parse_created_after(value: Any, argument: str = "created_after") -> dt.datet
         )
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
+    from airflow_provider_exotel._validation import to_utc
+
+    to_utc(parsed, argument)  # one UTC cannot hold is an error naming the argument
     return parsed
 
 
