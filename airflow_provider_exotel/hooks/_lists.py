@@ -26,6 +26,7 @@ from airflow_provider_exotel.hooks._batches import (
     run_batches,
 )
 from airflow_provider_exotel.hooks._contacts import path_segment
+from airflow_provider_exotel.hooks._paging import closing_pages
 from airflow_provider_exotel.hooks._retry import AmbiguousRequestError, backoff
 
 
@@ -132,13 +133,8 @@ class ListsMixin(ExotelBaseHook):
 
     def _find_list(self, name: str) -> dict[str, Any] | None:
         """The list whose name is exactly ``name`` (Exotel's ``name`` filter matches substrings)."""
-        lists = self.iter_lists(name=name)
-        try:
+        with closing_pages(self.iter_lists(name=name)) as lists:
             return next((lst for lst in lists if lst.get("name") == name), None)
-        finally:
-            close = getattr(lists, "close", None)
-            if close is not None:
-                close()
 
     def delete_list(self, list_sid: str) -> bool:
         """Delete a list (not its contacts); ``False`` when it did not exist.

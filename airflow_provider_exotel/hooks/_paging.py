@@ -9,10 +9,11 @@ such an answer is retried like a garbled body) and turns pages into a lazy itera
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_provider_exotel._validation import MAX_PAGE_SIZE
 from airflow_provider_exotel.exceptions import ExotelRequestError
@@ -29,6 +30,8 @@ from airflow_provider_exotel.hooks._paging_state import (
     sort_fields,
 )
 from airflow_provider_exotel.hooks._retry import TransientError
+
+T = TypeVar("T")
 
 
 class Pager:
@@ -407,10 +410,21 @@ class _Pass:
             self.cursor += STEP
 
 
+@contextlib.contextmanager
+def closing_pages(pages: Iterator[T]) -> Iterator[Iterator[T]]:
+    """Close a paging iterator (and its prefetching threads) when reading stops early."""
+    try:
+        yield pages
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
+
+
 def _done(page: Page) -> Future[Page]:
     future: Future[Page] = Future()
     future.set_result(page)
     return future
 
 
-__all__ = ["Check", "FetchPage", "Pager", "PagingProgress", "immutable_order", "parse_page"]
+__all__ = ["Check", "FetchPage", "Pager", "PagingProgress", "closing_pages", "immutable_order", "parse_page"]
