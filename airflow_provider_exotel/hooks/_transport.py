@@ -1,4 +1,5 @@
-"""The transport (private): the only code of this provider that speaks HTTP.
+"""The transport (private): the only code of this provider that speaks HTTP, and the immutable
+:class:`Settings` it runs on.
 
 One request is a chain of small steps: wait for the family's request budget → send → wait out a
 429 (not a retry) → decode → check → retry under the one retry policy (``_retry``). Each endpoint
@@ -15,10 +16,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 import requests
 import tenacity
@@ -41,6 +43,39 @@ from airflow_provider_exotel.hooks._retry import (
 FAMILIES = ("campaign", "voice")
 #: Exotel's ``RestException`` code for an exceeded request budget.
 RATE_LIMIT_CODE = "RATE_LIMIT_EXCEEDED"
+
+
+DEFAULT_TIMEZONE = "Asia/Kolkata"
+#: Where each endpoint family lives below the origin (``{sid}``: the account sid, quoted).
+FAMILY_PATHS = {"campaign": "/v2/accounts/{sid}", "voice": "/v1/Accounts/{sid}"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a hook's requests depend on, resolved once from the connection and arguments."""
+
+    origin: str  # scheme://host[:port], no trailing slash
+    account_sid: str
+    authorization: str = field(repr=False)
+    timeout: float = 30.0
+    verify: bool | str = True
+    requests_per_minute: float | None = None
+    timezone: str = DEFAULT_TIMEZONE
+    retry_limit: int = 5
+    retry_delay: float = 1.0
+    rate_limit_wait: float = 900.0
+
+    def base(self, family: str = "campaign") -> str:
+        """The URL below which ``family``'s endpoints live."""
+        if family not in FAMILY_PATHS:
+            raise ValueError(f"unknown endpoint family {family!r}; expected one of {sorted(FAMILY_PATHS)}")
+        return self.origin + FAMILY_PATHS[family].format(sid=quote(self.account_sid, safe=""))
+
+    def url(self, endpoint: str, family: str = "campaign") -> str:
+        """``endpoint`` below ``family``'s base; one starting with ``/`` is a path on the origin."""
+        if endpoint.startswith("/"):
+            return self.origin + endpoint
+        return f"{self.base(family)}/{endpoint}"
 
 
 class ServerClock:
@@ -113,12 +148,12 @@ class _Waiting:
 class Transport:
     """A pooled session, one budget per family and the server clock, for one hook's settings.
 
-    :param settings: the hook's resolved settings (``_base.Settings``).
+    :param settings: the hook's resolved settings.
     :param pool_size: connections kept per host.
     :param log: where waits and retries are reported.
     """
 
-    def __init__(self, settings: Any, pool_size: int, log: logging.Logger | Any) -> None:
+    def __init__(self, settings: Settings, pool_size: int, log: logging.Logger | Any) -> None:
         self.settings = settings
         self.log = log
         self.session = _session(settings, pool_size)
@@ -207,7 +242,7 @@ class Transport:
         )
 
 
-def _session(settings: Any, pool_size: int) -> requests.Session:
+def _session(settings: Settings, pool_size: int) -> requests.Session:
     """A pooled session sending only the ``Authorization``, ``Accept`` and ``User-Agent`` headers."""
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 4), max_retries=0)
