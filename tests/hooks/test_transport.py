@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -16,6 +17,7 @@ from airflow_provider_exotel.exceptions import ExotelRequestError, ExotelValidat
 from airflow_provider_exotel.hooks._base import Settings
 from airflow_provider_exotel.hooks._transport import ServerClock
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
+from airflow_provider_exotel.testing._clock import SimClock
 
 
 def make_hook(**kwargs) -> ExotelContactsHook:
@@ -135,6 +137,44 @@ def test_a_lost_create_never_claims_a_contact_created_before_it_was_sent(exotel_
     assert result.ok and result.created[0]["sid"] != old["sid"]
     same = exotel_simulator.contacts_with_number("+918000000000")
     assert sorted(c["sid"] for c in same) == sorted([old["sid"], result.created[0]["sid"]])
+
+
+@pytest.fixture
+def sim_with_clock(exotel_simulator_factory, monkeypatch):
+    """A simulator whose clock runs ``offset`` seconds off ours (the connection set as default)."""
+
+    def start(offset: float):
+        sim = exotel_simulator_factory(clock=SimClock(lambda: time.time() + offset))
+        monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_DEFAULT", sim.connection_json())
+        return sim
+
+    return start
+
+
+def test_a_lost_create_finds_its_contact_when_the_server_clock_is_an_hour_behind(sim_with_clock):
+    """The look-up compares on the server's clock: our own new contact (dated an hour before our
+    local time) is found and not created again; a local clock with a 600 s margin missed it."""
+    sim = sim_with_clock(-3600.0)
+    sim.add_faults("reset_after_apply", method="POST", path_endswith="/contacts")
+
+    result = make_hook().create_contacts([{"number": "+918000000001"}])
+
+    assert len([r for r in sim.requests if r.method == "POST"]) == 1  # found, not sent again
+    assert result.ok and [c["sid"] for c in sim.contacts_with_number("+918000000001")] == [
+        result.created[0]["sid"]
+    ]
+
+
+def test_a_lost_create_ignores_an_older_contact_when_the_server_clock_is_an_hour_ahead(sim_with_clock):
+    sim = sim_with_clock(3600.0)
+    half_an_hour_ago = datetime.fromtimestamp(sim.clock.now() - 1800, UTC)  # on the server's clock
+    old = sim.insert_contact(number="+918000000002", date_created=half_an_hour_ago)
+    sim.add_faults("reset", method="POST", path_endswith="/contacts")
+
+    result = make_hook().create_contacts([{"number": "+918000000002"}])
+
+    assert len([r for r in sim.requests if r.method == "POST"]) == 2
+    assert result.ok and result.created[0]["sid"] != old["sid"]
 
 
 # ------------------------------------------------------------------------------------ wording
