@@ -201,10 +201,6 @@ class ExotelBaseHook(HttpHook):
         kwargs.setdefault("method", "GET")
         super().__init__(http_conn_id=exotel_conn_id, **kwargs)
         self.exotel_conn_id = exotel_conn_id
-        self.retry_limit = retry_limit
-        self.retry_delay = float(retry_delay)
-        self.concurrency = concurrency
-        self.rate_limit_wait = float(rate_limit_wait)
         self._arguments = _Arguments(
             float(timeout),
             float(timeout) != 30.0,
@@ -213,6 +209,7 @@ class ExotelBaseHook(HttpHook):
             float(retry_delay),
             float(rate_limit_wait),
         )
+        self._concurrency = concurrency
         self._setup_lock = threading.Lock()
         self._settings: Settings | None = None
         self._transport: Transport | None = None
@@ -234,6 +231,23 @@ class ExotelBaseHook(HttpHook):
     @property
     def account_sid(self) -> str:
         return self.settings.account_sid
+
+    # the constructor's arguments, read-only: a hook's settings never change once made
+    @property
+    def retry_limit(self) -> int:
+        return self._arguments.retry_limit
+
+    @property
+    def retry_delay(self) -> float:
+        return self._arguments.retry_delay
+
+    @property
+    def rate_limit_wait(self) -> float:
+        return self._arguments.rate_limit_wait
+
+    @property
+    def concurrency(self) -> int:
+        return self._concurrency
 
     @property
     def timeout(self) -> float:

@@ -39,15 +39,14 @@ from airflow_provider_exotel.hooks._retry import (
     policy,
 )
 
-#: Endpoint families: each has its own request budget.
-FAMILIES = ("campaign", "voice")
+#: Where each endpoint family lives below the origin (``{sid}``: the account sid, quoted). Each
+#: family has its own request budget.
+FAMILY_PATHS = {"campaign": "/v2/accounts/{sid}", "voice": "/v1/Accounts/{sid}"}
+FAMILIES = tuple(FAMILY_PATHS)
 #: Exotel's ``RestException`` code for an exceeded request budget.
 RATE_LIMIT_CODE = "RATE_LIMIT_EXCEEDED"
-
-
+#: The account's time zone when the connection extra ``timezone`` is not set.
 DEFAULT_TIMEZONE = "Asia/Kolkata"
-#: Where each endpoint family lives below the origin (``{sid}``: the account sid, quoted).
-FAMILY_PATHS = {"campaign": "/v2/accounts/{sid}", "voice": "/v1/Accounts/{sid}"}
 
 
 @dataclass(frozen=True)

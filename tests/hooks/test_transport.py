@@ -44,6 +44,9 @@ def test_settings_are_resolved_once_and_cannot_be_changed(exotel_simulator):
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.timeout = 1.0  # type: ignore[misc]
     assert "Basic" not in repr(settings)  # the Authorization value stays out of reprs and logs
+    for name in ("timeout", "retry_limit", "rate_limit_wait", "requests_per_minute", "concurrency"):
+        with pytest.raises(AttributeError):
+            setattr(hook, name, 1)  # read-only: a hook's settings never change once made
 
 
 def test_timezone_extra_is_read_and_a_bad_one_is_named(monkeypatch, exotel_simulator):
