@@ -9,9 +9,9 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Self
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
@@ -33,43 +33,19 @@ from airflow_provider_exotel.hooks._retry import (
     policy,
 )
 from airflow_provider_exotel.hooks._secrets import mask, redact
-from airflow_provider_exotel.hooks._transport import Call, Transport, encode, log_retry
+from airflow_provider_exotel.hooks._transport import (
+    DEFAULT_TIMEZONE,
+    Call,
+    Settings,
+    Transport,
+    encode,
+    log_retry,
+)
 
 REGIONS = {"singapore": "api.exotel.com", "mumbai": "api.in.exotel.com"}
 DEFAULT_HOST = REGIONS["singapore"]
-DEFAULT_TIMEZONE = "Asia/Kolkata"
 #: The connection form's Test button: one attempt, at most this many seconds (connect and read).
 TEST_CONNECTION_TIMEOUT = 5.0
-#: Where each endpoint family lives below the origin (``{sid}``: the account sid, quoted).
-FAMILY_PATHS = {"campaign": "/v2/accounts/{sid}", "voice": "/v1/Accounts/{sid}"}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything a hook's requests depend on, resolved once from the connection and arguments."""
-
-    origin: str  # scheme://host[:port], no trailing slash
-    account_sid: str
-    authorization: str = field(repr=False)
-    timeout: float = 30.0
-    verify: bool | str = True
-    requests_per_minute: float | None = None
-    timezone: str = DEFAULT_TIMEZONE
-    retry_limit: int = 5
-    retry_delay: float = 1.0
-    rate_limit_wait: float = 900.0
-
-    def base(self, family: str = "campaign") -> str:
-        """The URL below which ``family``'s endpoints live."""
-        if family not in FAMILY_PATHS:
-            raise ValueError(f"unknown endpoint family {family!r}; expected one of {sorted(FAMILY_PATHS)}")
-        return self.origin + FAMILY_PATHS[family].format(sid=quote(self.account_sid, safe=""))
-
-    def url(self, endpoint: str, family: str = "campaign") -> str:
-        """``endpoint`` below ``family``'s base; one starting with ``/`` is a path on the origin."""
-        if endpoint.startswith("/"):
-            return self.origin + endpoint
-        return f"{self.base(family)}/{endpoint}"
 
 
 @dataclass(frozen=True)
@@ -225,10 +201,6 @@ class ExotelBaseHook(HttpHook):
         kwargs.setdefault("method", "GET")
         super().__init__(http_conn_id=exotel_conn_id, **kwargs)
         self.exotel_conn_id = exotel_conn_id
-        self.retry_limit = retry_limit
-        self.retry_delay = float(retry_delay)
-        self.concurrency = concurrency
-        self.rate_limit_wait = float(rate_limit_wait)
         self._arguments = _Arguments(
             float(timeout),
             float(timeout) != 30.0,
@@ -237,6 +209,7 @@ class ExotelBaseHook(HttpHook):
             float(retry_delay),
             float(rate_limit_wait),
         )
+        self._concurrency = concurrency
         self._setup_lock = threading.Lock()
         self._settings: Settings | None = None
         self._transport: Transport | None = None
@@ -258,6 +231,23 @@ class ExotelBaseHook(HttpHook):
     @property
     def account_sid(self) -> str:
         return self.settings.account_sid
+
+    # the constructor's arguments, read-only: a hook's settings never change once made
+    @property
+    def retry_limit(self) -> int:
+        return self._arguments.retry_limit
+
+    @property
+    def retry_delay(self) -> float:
+        return self._arguments.retry_delay
+
+    @property
+    def rate_limit_wait(self) -> float:
+        return self._arguments.rate_limit_wait
+
+    @property
+    def concurrency(self) -> int:
+        return self._concurrency
 
     @property
     def timeout(self) -> float:

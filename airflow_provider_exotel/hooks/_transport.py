@@ -1,4 +1,5 @@
-"""The transport (private): the only code of this provider that speaks HTTP.
+"""The transport (private): the only code of this provider that speaks HTTP, and the immutable
+:class:`Settings` it runs on.
 
 One request is a chain of small steps: wait for the family's request budget → send → wait out a
 429 (not a retry) → decode → check → retry under the one retry policy (``_retry``). Each endpoint
@@ -15,10 +16,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 import requests
 import tenacity
@@ -26,7 +28,7 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_exotel.exceptions import ExotelError, ExotelRateLimitError, ExotelRequestError
 from airflow_provider_exotel.hooks._answers import Check
-from airflow_provider_exotel.hooks._budget import BudgetWaitTooLong, RequestBudget
+from airflow_provider_exotel.hooks._budget import BudgetWaitTooLong, RateLimitWait, RequestBudget
 from airflow_provider_exotel.hooks._retry import (
     RETRYABLE_STATUS,
     TransientError,
@@ -37,10 +39,42 @@ from airflow_provider_exotel.hooks._retry import (
     policy,
 )
 
-#: Endpoint families: each has its own request budget.
-FAMILIES = ("campaign", "voice")
+#: Where each endpoint family lives below the origin (``{sid}``: the account sid, quoted). Each
+#: family has its own request budget.
+FAMILY_PATHS = {"campaign": "/v2/accounts/{sid}", "voice": "/v1/Accounts/{sid}"}
+FAMILIES = tuple(FAMILY_PATHS)
 #: Exotel's ``RestException`` code for an exceeded request budget.
 RATE_LIMIT_CODE = "RATE_LIMIT_EXCEEDED"
+#: The account's time zone when the connection extra ``timezone`` is not set.
+DEFAULT_TIMEZONE = "Asia/Kolkata"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a hook's requests depend on, resolved once from the connection and arguments."""
+
+    origin: str  # scheme://host[:port], no trailing slash
+    account_sid: str
+    authorization: str = field(repr=False)
+    timeout: float = 30.0
+    verify: bool | str = True
+    requests_per_minute: float | None = None
+    timezone: str = DEFAULT_TIMEZONE
+    retry_limit: int = 5
+    retry_delay: float = 1.0
+    rate_limit_wait: float = 900.0
+
+    def base(self, family: str = "campaign") -> str:
+        """The URL below which ``family``'s endpoints live."""
+        if family not in FAMILY_PATHS:
+            raise ValueError(f"unknown endpoint family {family!r}; expected one of {sorted(FAMILY_PATHS)}")
+        return self.origin + FAMILY_PATHS[family].format(sid=quote(self.account_sid, safe=""))
+
+    def url(self, endpoint: str, family: str = "campaign") -> str:
+        """``endpoint`` below ``family``'s base; one starting with ``/`` is a path on the origin."""
+        if endpoint.startswith("/"):
+            return self.origin + endpoint
+        return f"{self.base(family)}/{endpoint}"
 
 
 class ServerClock:
@@ -103,22 +137,22 @@ def encode(json_body: Any) -> bytes | None:
 
 @dataclass
 class _Waiting:
-    """What one request has waited for its family's budget, over all its attempts."""
+    """One request's wait for its family's budget over all its attempts (``RateLimitWait``, the
+    429 policy of ``_budget``), and the last 429 it met."""
 
-    limit: float  # rate_limit_wait
-    waited: float = 0.0
+    wait: RateLimitWait
     last_429: ExotelError | None = None
 
 
 class Transport:
     """A pooled session, one budget per family and the server clock, for one hook's settings.
 
-    :param settings: the hook's resolved settings (``_base.Settings``).
+    :param settings: the hook's resolved settings.
     :param pool_size: connections kept per host.
     :param log: where waits and retries are reported.
     """
 
-    def __init__(self, settings: Any, pool_size: int, log: logging.Logger | Any) -> None:
+    def __init__(self, settings: Settings, pool_size: int, log: logging.Logger | Any) -> None:
         self.settings = settings
         self.log = log
         self.session = _session(settings, pool_size)
@@ -130,7 +164,7 @@ class Transport:
         settings = self.settings
         before_sleep = partial(log_retry, self.log, settings.retry_limit)
         retrying = policy(settings.retry_limit, settings.retry_delay, before_sleep)
-        waiting = _Waiting(settings.rate_limit_wait)
+        waiting = _Waiting(RateLimitWait(self.budgets[call.family], settings.rate_limit_wait))
         try:
             return retrying(self._attempt, call, waiting)
         except TransientError as exc:
@@ -153,21 +187,19 @@ class Transport:
         """Budget wait → send, until the answer is not a 429."""
         budget = self.budgets[call.family]
         while True:
-            seq = self._wait_for_budget(call, budget, waiting)
+            seq = self._wait_for_budget(call, waiting)
             response = self._send(call)
             budget.observe(seq, response.status_code, response.headers)
             self.clock.observe(response.headers.get("Date"))
             if response.status_code != 429:
                 return response
-            self._on_429(call, budget, seq, response, waiting)
+            self._on_429(call, seq, response, waiting)
 
-    def _wait_for_budget(self, call: Call, budget: RequestBudget, waiting: _Waiting) -> int:
+    def _wait_for_budget(self, call: Call, waiting: _Waiting) -> int:
         try:
-            seq, spent = budget.acquire(waiting.limit - waiting.waited)
+            return waiting.wait.acquire()
         except BudgetWaitTooLong as exc:
             raise rate_limit_error(call.label, exc, waiting, self.log) from None
-        waiting.waited += spent
-        return seq
 
     def _send(self, call: Call) -> requests.Response:
         timeout = self.settings.timeout
@@ -190,25 +222,26 @@ class Transport:
                 ExotelRequestError(f"Exotel {call.label}: {connection_failure(exc)}")
             ) from exc
 
-    def _on_429(
-        self, call: Call, budget: RequestBudget, seq: int, response: requests.Response, waiting: _Waiting
-    ) -> None:
-        """The family's budget is spent: the budget pauses (not a retry), bounded by rate_limit_wait."""
+    def _on_429(self, call: Call, seq: int, response: requests.Response, waiting: _Waiting) -> None:
+        """The family's budget is spent: the 429 policy (``RateLimitWait``) says how long to pause
+        before the re-send (not a retry), or that ``rate_limit_wait`` is used up."""
         error = error_from_response(response, call.method, call.endpoint)
         waiting.last_429 = error
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        pause = budget.on_429(seq, retry_after, response.headers)
+        try:
+            pause = waiting.wait.on_429(seq, response.headers)
+        except BudgetWaitTooLong as exc:
+            raise rate_limit_error(call.label, exc, waiting, self.log) from None
         self.log.warning(
             "%s; waiting %.1f s for the account's request budget (429s do not count against "
             "retry_limit; waited %.1f of rate_limit_wait=%g s)",
             error,
             pause,
-            waiting.waited,
-            waiting.limit,
+            waiting.wait.waited,
+            waiting.wait.rate_limit_wait,
         )
 
 
-def _session(settings: Any, pool_size: int) -> requests.Session:
+def _session(settings: Settings, pool_size: int) -> requests.Session:
     """A pooled session sending only the ``Authorization``, ``Accept`` and ``User-Agent`` headers."""
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 4), max_retries=0)
@@ -297,9 +330,9 @@ def rate_limit_error(
         if cause is not None
         else f"Exotel {label}: RATE_LIMIT_EXCEEDED: Rate limit exceeded (avoided: {exc.reason})"
     )
+    wait = waiting.wait
     message = (
-        f"{what}; the account's request budget frees up in {exc.wait:.1f} s, past "
-        f"rate_limit_wait={waiting.limit:g} s (waited {waiting.waited:.1f} s). Other tasks may "
+        f"{what}; {exc.explain(wait.rate_limit_wait, wait.waited)}. Other tasks may "
         "be using the account's budget; raise rate_limit_wait or schedule them apart"
     )
     log.error("%s", message)
