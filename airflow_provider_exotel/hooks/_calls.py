@@ -131,16 +131,16 @@ def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str | None:
         cleaned = [i.strip().lower() for i in items if isinstance(i, str)]
         if len(cleaned) == len(items) and all(i in allowed for i in cleaned):
             return ",".join(dict.fromkeys(cleaned))
-    raise ExotelValidationError(
-        f"{name} must be one of {list(allowed)} (or a list of them), got {value!r}"
-    )
+    raise ExotelValidationError(f"{name} must be one of {list(allowed)} (or a list of them), got {value!r}")
 
 
 def _transient(message: str) -> TransientError:
     return TransientError(ExotelRequestError(message))
 
 
-def parse_calls_page(body: Mapping[str, Any], page_size: int, window: Window) -> tuple[list[dict[str, Any]], Any]:
+def parse_calls_page(
+    body: Mapping[str, Any], page_size: int, window: Window
+) -> tuple[list[dict[str, Any]], Any]:
     """Check one ``Calls.json`` page; return ``(calls, NextPageUri)``. Raise ``TransientError`` if wrong.
 
     Cannot be right: no ``Calls`` list or ``Metadata`` object; a call that is not an object, has no
@@ -163,7 +163,9 @@ def parse_calls_page(body: Mapping[str, Any], page_size: int, window: Window) ->
     for position, call in enumerate(calls):
         sid = call.get("Sid") if isinstance(call, Mapping) else None
         if not isinstance(sid, str) or not sid or sid in sids:
-            raise _transient(f"Exotel GET Calls.json: call {position} of the page has no Sid, or a repeated one")
+            raise _transient(
+                f"Exotel GET Calls.json: call {position} of the page has no Sid, or a repeated one"
+            )
         sids.add(sid)
         created = call.get("DateCreated")
         if not isinstance(created, str) or not window.gte <= created.strip() <= window.lte:
@@ -181,7 +183,9 @@ def next_page_params(next_uri: str, origin: str, account_sid: str) -> dict[str, 
     """
     parts = urlsplit(next_uri.strip())
     if parts.netloc and f"{parts.scheme}://{parts.netloc}".lower() != origin.lower():
-        raise ExotelRequestError(f"Exotel GET Calls.json: NextPageUri points to another host ({parts.netloc})")
+        raise ExotelRequestError(
+            f"Exotel GET Calls.json: NextPageUri points to another host ({parts.netloc})"
+        )
     segments = [unquote(s) for s in parts.path.split("/") if s]
     if (
         len(segments) != 4

@@ -189,7 +189,9 @@ class ExotelCallsHook(ExotelContactsHook):
         def check(body: dict[str, Any]) -> None:
             call = body.get("Call")
             if not isinstance(call, dict) or not isinstance(call.get("Sid"), str):
-                raise TransientError(ExotelRequestError("Exotel GET Calls/<sid>.json: answer has no Call object"))
+                raise TransientError(
+                    ExotelRequestError("Exotel GET Calls/<sid>.json: answer has no Call object")
+                )
 
         body = self._request("GET", f"Calls/{quote(sid, safe='')}.json", check=check)
         return body["Call"]

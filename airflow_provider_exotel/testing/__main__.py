@@ -81,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
         default="allow",
         help="creating a number that exists makes a second contact (allow, default) or a per-item 409",
     )
+    # WIRE: v1 Calls (testing/_calls.py)
+    p.add_argument("--calls", type=int, default=0, help="number of v1 call records to seed")
+    p.add_argument("--calls-days", type=float, default=7.0, help="seeded calls spread over the last N days")
+    p.add_argument("--calls-timezone", default="Asia/Kolkata", help="account time zone of v1 timestamps")
+    p.add_argument(
+        "--voice-limit", type=int, default=None, help="voice v1 budget: requests per 60 s (Exotel: 200)"
+    )
     p.add_argument("--ready-file", default=None, help="write the base URL to this file once listening")
     return p
 
@@ -107,11 +114,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         account_window=args.account_window,
         rate_limit_headers=not args.hide_rate_limit_headers,
         duplicate_numbers=args.duplicate_numbers,
+        calls_timezone=args.calls_timezone,  # WIRE: v1 Calls
+        voice_limit=args.voice_limit,  # WIRE: v1 Calls
     )
     if args.contacts:
         sim.seed_contacts(args.contacts)
     if args.lists:
         sim.seed_lists(args.lists, args.list_size)
+    if args.calls > 0:  # WIRE: v1 Calls
+        sim.seed_calls(args.calls, days=args.calls_days)
 
     stop = threading.Event()
 

@@ -51,6 +51,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+from airflow_provider_exotel.testing._calls import CallRecords  # WIRE: v1 Calls
 from airflow_provider_exotel.testing._campaign import CampaignEndpoints
 from airflow_provider_exotel.testing._drift import PAGE_FAULT_KINDS, DriftFeatures
 from airflow_provider_exotel.testing._ratelimit import AccountWindow
@@ -323,7 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _dispatch
 
 
-class ExotelSimulator(CampaignEndpoints, DriftFeatures):
+class ExotelSimulator(CampaignEndpoints, DriftFeatures, CallRecords):  # WIRE: CallRecords
     """Stateful fake of Exotel's v2 Contacts API on ``127.0.0.1:<free port>``.
 
     Attributes settable at runtime: ``latency`` (seconds per request), ``rate_limit_per_minute``
@@ -355,6 +356,8 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
         account_window: float = 60.0,
         rate_limit_headers: bool = True,
         duplicate_numbers: str = "allow",
+        calls_timezone: str = "Asia/Kolkata",  # WIRE: v1 Calls (testing/_calls.py)
+        voice_limit: int | None = None,  # WIRE: v1 Calls
     ) -> None:
         self.api_key = api_key
         self.api_token = api_token
@@ -385,6 +388,7 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
         self._query_cache: dict[Any, list[str]] = {}
         self.update_counts: Counter[str] = Counter()
         self._init_campaign(duplicate_numbers)  # lists and creates: testing/_campaign.py
+        self._init_calls(calls_timezone, voice_limit)  # WIRE: v1 Calls (testing/_calls.py)
 
         # request log / stats
         self._log_lock = threading.Lock()
@@ -957,6 +961,8 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
                     extra["Retry-After"] = ra
                 self._send_error(h, rec, _ApiError(int(kind), headers=extra))
                 return
+        if self._serve_calls(h, rec, path, query, fault):  # WIRE: v1 Calls (testing/_calls.py)
+            return
         page_fault = fault.kind if fault is not None else None
         query = self._drift_query(page_fault, rec.method, query)  # testing/_drift.py
         try:

@@ -1,0 +1,464 @@
+"""Voice v1 call records for the simulator: ``GET /v1/Accounts/<sid>/Calls[.json]`` and ``Calls/<sid>``.
+
+A mixin of :class:`~airflow_provider_exotel.testing.simulator.ExotelSimulator` (standard library
+only, like it), with Exotel's quirks:
+
+* JSON only with ``.json``; without it the answer is XML (``<TwilioResponse>``), as at Exotel.
+* ``DateCreated=gte:YYYY-MM-DD HH:MM:SS;lte:…`` (both inclusive) in the account's time zone
+  (``calls_timezone``, default ``Asia/Kolkata``); timestamps are written the same way, without an
+  offset. Default range: the last 31 days. A range over 31 days, or a ``gte`` more than 183 days
+  back, is refused with 400 and a ``RestException`` body.
+* ``PageSize`` 1..100 (default 50), ``SortBy=DateCreated:asc|desc`` (default desc), ``Status``,
+  ``Direction`` filters, cursors ``After``/``Before`` in ``Metadata.NextPageUri``/``PrevPageUri``.
+* Calls in progress are not listed; ``Duration``, ``Price`` and ``EndTime`` stay null until
+  ``late_fields_delay`` seconds (default 120) after a call ends — on the simulator clock
+  (``sim.clock`` when there is one, else real time).
+* Its own request budget, apart from the campaign APIs' ``account_limit``: off unless asked for
+  (constructor ``voice_limit``, CLI ``--voice-limit``, or :meth:`set_voice_limit`, whose default
+  is Exotel's 200 per 60 s).
+
+Feeding it: :meth:`add_call_record` (one call; campaigns append their dialled calls with it) and
+:meth:`seed_calls` (CLI ``--calls N``). Page faults for the next list answers:
+:meth:`add_calls_faults` (``repeat_page``, ``short_page``, ``no_metadata``, ``outside_window``).
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import json
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
+
+from airflow_provider_exotel.testing._ratelimit import AccountWindow
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
+MAX_RANGE = 31 * 86400
+MAX_AGE = 183 * 86400
+STATUSES = ("completed", "failed", "busy", "no-answer")
+DIRECTIONS = ("inbound", "outbound-dial", "outbound-api")
+CALL_FAULT_KINDS = frozenset({"repeat_page", "short_page", "no_metadata", "outside_window"})
+CALL_FIELDS = (
+    "Sid",
+    "ParentCallSid",
+    "DateCreated",
+    "DateUpdated",
+    "AccountSid",
+    "To",
+    "From",
+    "PhoneNumberSid",
+    "Status",
+    "StartTime",
+    "EndTime",
+    "Duration",
+    "Price",
+    "Direction",
+    "AnsweredBy",
+    "RecordingUrl",
+)
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+class CallRecords:
+    """Mixin: the v1 ``Calls`` endpoints over an in-memory store of call records."""
+
+    #: seconds after a call ends before ``Duration``/``Price``/``EndTime`` are filled in
+    late_fields_delay: float = 120.0
+
+    # provided by ExotelSimulator
+    account_sid: str
+    seed: int
+    _expected_auth: str
+
+    def _init_calls(self, timezone: str = "Asia/Kolkata", voice_limit: int | None = None) -> None:
+        self.calls_timezone = timezone
+        self._calls_lock = threading.RLock()
+        self._calls: dict[str, dict[str, Any]] = {}
+        self._call_keys: list[tuple[int, int, str]] = []  # (created epoch, seq, sid), sorted
+        self._call_seq = 0
+        self._calls_faults: deque[str] = deque()
+        self._last_calls_page: bytes | None = None
+        self._total_cache: tuple[Any, int] = (None, 0)
+        self.voice_limit: AccountWindow | None = None
+        if voice_limit is not None:
+            self.set_voice_limit(voice_limit)
+
+    # ------------------------------------------------------------------ configuration
+    def set_voice_limit(
+        self, limit: int | None = 200, *, window: float = 60.0, headers: bool = True
+    ) -> AccountWindow | None:
+        """The voice family's budget: ``limit`` requests (Exotel's default: 200) per fixed ``window``
+        seconds, with ``X-RateLimit-*`` headers; ``None`` removes it (the constructor's default)."""
+        self.voice_limit = None if limit is None else AccountWindow(limit, float(window), headers)
+        return self.voice_limit
+
+    def add_calls_faults(self, *kinds: str) -> None:
+        """Queue page faults for the next ``Calls`` list answers, one per answer, in order."""
+        for kind in kinds:
+            if kind not in CALL_FAULT_KINDS:
+                raise ValueError(f"unknown calls fault {kind!r}; expected one of {sorted(CALL_FAULT_KINDS)}")
+        with self._calls_lock:
+            self._calls_faults.extend(kinds)
+
+    def _calls_now(self) -> float:
+        clock = getattr(self, "clock", None)
+        return float(clock.now()) if clock is not None else time.time()
+
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.calls_timezone)
+
+    # ------------------------------------------------------------------ records
+    def add_call_record(
+        self,
+        *,
+        date_created: datetime | float | None = None,
+        duration: int = 60,
+        status: str = "completed",
+        direction: str = "outbound-api",
+        to: str = "+919800000000",
+        from_: str = "+918000000000",
+        price: float | None = None,
+        sid: str | None = None,
+        ring_seconds: int = 0,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Add one call; return its record as the API will show it once settled.
+
+        :param date_created: when the call was created (datetime, naive = UTC, or epoch seconds;
+            default now); whole seconds, like Exotel.
+        :param duration: talk time in seconds; the call ends ``ring_seconds + duration`` after creation
+            and is listed from then on.
+        :param status: final status (``completed``, ``failed``, ``busy``, ``no-answer``).
+        :param fields: other v1 fields (``RecordingUrl``, ``AnsweredBy``, ``PhoneNumberSid``,
+            ``ParentCallSid``) as they should appear.
+        """
+        if status not in STATUSES or direction not in DIRECTIONS:
+            raise ValueError(f"status must be one of {STATUSES} and direction one of {DIRECTIONS}")
+        created = _epoch(date_created if date_created is not None else self._calls_now())
+        ended = created + int(ring_seconds) + int(duration)
+        record = {
+            "sid": sid or uuid.uuid4().hex,
+            "created": created,
+            "start": created + int(ring_seconds),
+            "end": ended,
+            "duration": int(duration),
+            "price": round(0.5 + 0.01 * duration, 3) if price is None else price,
+            "status": status,
+            "direction": direction,
+            "to": to,
+            "from": from_,
+            "fields": dict(fields),
+        }
+        with self._calls_lock:
+            if record["sid"] in self._calls:
+                raise ValueError(f"call {record['sid']} exists")
+            self._call_seq += 1
+            self._calls[record["sid"]] = record
+            bisect.insort(self._call_keys, (created, self._call_seq, record["sid"]))
+        return self._render(record, ended + self.late_fields_delay)
+
+    def seed_calls(
+        self,
+        n: int,
+        *,
+        days: float = 7.0,
+        start: datetime | float | None = None,
+        end: datetime | float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Add ``n`` calls created at random (deterministic per ``seed``) in ``[start, end)``.
+
+        Default ``end``: an hour ago (so every call has ended and settled); default ``start``:
+        ``days`` before ``end``.
+        """
+        high = _epoch(end) if end is not None else int(self._calls_now()) - 3600
+        low = _epoch(start) if start is not None else int(high - days * 86400)
+        rng = random.Random(f"calls:{self.seed}:{len(self._calls)}")
+        out = []
+        for _ in range(n):
+            status = rng.choices(STATUSES, weights=(70, 10, 10, 10))[0]
+            out.append(
+                self.add_call_record(
+                    date_created=rng.randrange(low, max(high, low + 1)),
+                    duration=rng.randrange(5, 600) if status == "completed" else 0,
+                    status=status,
+                    direction=rng.choice(DIRECTIONS),
+                    to=f"+9198{rng.randrange(10**8):08d}",
+                    from_=f"+9180{rng.randrange(10**8):08d}",
+                    sid=f"call{self.seed}x{len(self._calls):07d}{rng.randrange(16**6):06x}",
+                )
+            )
+        return out
+
+    def call_records(self) -> list[dict[str, Any]]:
+        """Every call as the API shows it now (in progress ones included), oldest first."""
+        now = self._calls_now()
+        with self._calls_lock:
+            return [self._render(self._calls[sid], now) for _, _, sid in self._call_keys]
+
+    def _render(self, record: dict[str, Any], now: float) -> dict[str, Any]:
+        zone = self._zone()
+
+        def local(epoch: float) -> str:
+            return datetime.fromtimestamp(epoch, zone).strftime(TIME_FORMAT)
+
+        ended = record["end"] <= now
+        settled = now >= record["end"] + self.late_fields_delay
+        call = dict.fromkeys(CALL_FIELDS)
+        call.update(
+            Sid=record["sid"],
+            DateCreated=local(record["created"]),
+            DateUpdated=local(record["end"] + self.late_fields_delay if settled else min(now, record["end"])),
+            AccountSid=self.account_sid,
+            To=record["to"],
+            From=record["from"],
+            Status=record["status"] if ended else "in-progress",
+            StartTime=local(record["start"]),
+            Direction=record["direction"],
+        )
+        if settled:
+            call.update(
+                EndTime=local(record["end"]),
+                Duration=str(record["duration"]),
+                Price=f"{record['price']:.3f}",
+            )
+        call.update({k: v for k, v in record["fields"].items() if k in CALL_FIELDS})
+        return call
+
+    # ------------------------------------------------------------------ HTTP
+    def _serve_calls(self, h: Any, rec: Any, path: str, query: dict[str, str], fault: Any) -> bool:
+        """Answer a v1 request (``True``), or ``False`` when ``path`` is not one."""
+        segs = [s for s in path.split("/") if s]
+        if len(segs) < 2 or segs[0] != "v1":
+            return False
+        as_json = path.endswith(".json")
+        try:
+            status, doc = self._v1_answer(rec, segs, query)
+            headers: dict[str, str] = {}
+        except _Refused as err:
+            status, headers = err.status, err.headers
+            doc = {"RestException": {"Status": err.status, "Message": err.message, "Code": err.status}}
+        body, content_type = _encode(doc, as_json)
+        if status == 200 and "Calls" in doc:
+            body = self._calls_fault(body, as_json)
+        if fault is not None and fault.kind == "truncated_json":
+            body = body[: max(1, len(body) // 2)]
+        self._send(h, rec, status, body, content_type, headers)  # type: ignore[attr-defined]
+        return True
+
+    def _v1_answer(self, rec: Any, segs: list[str], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if rec.header("Authorization") != self._expected_auth:
+            raise _Refused(401, "Authentication is required")
+        if len(segs) < 4 or segs[1] != "Accounts" or segs[2] != self.account_sid:
+            raise _Refused(404, "Resource not found")
+        if self.voice_limit is not None:
+            ok, headers, _ = self.voice_limit.admit()
+            rec.rate_headers = headers
+            if not ok:
+                raise _Refused(429, "Rate limit exceeded", {"Retry-After": headers.get("Retry-After", "1")})
+        if rec.method != "GET":
+            raise _Refused(405, f"{rec.method} not allowed")
+        rest = [s.removesuffix(".json") for s in segs[3:]]
+        if rest == ["Calls"]:
+            return 200, self._list_calls(segs, query)
+        if len(rest) == 2 and rest[0] == "Calls":
+            with self._calls_lock:
+                record = self._calls.get(rest[1])
+            if record is None:
+                raise _Refused(404, f"Call {rest[1]} not found")
+            return 200, {"Call": self._render(record, self._calls_now())}
+        raise _Refused(404, "Resource not found")
+
+    def _list_calls(self, segs: list[str], query: dict[str, str]) -> dict[str, Any]:
+        now = self._calls_now()
+        size = _page_size(query.get("PageSize"))
+        descending = _sort(query.get("SortBy"))
+        low, high = self._date_range(query.get("DateCreated"), now)
+        wanted = {
+            k: _choices(k, query.get(k), allowed)
+            for k, allowed in (("Status", STATUSES), ("Direction", DIRECTIONS))
+        }
+        after = _cursor(query.get("After")) if query.get("After") else None
+        with self._calls_lock:
+            keys = self._call_keys
+            lo = bisect.bisect_left(keys, (low, -1, ""))
+            hi = bisect.bisect_right(keys, (high, 1 << 62, ""))
+            if after is not None:
+                if descending:
+                    hi = min(hi, bisect.bisect_left(keys, after))
+                else:
+                    lo = max(lo, bisect.bisect_right(keys, after))
+            indexes = range(hi - 1, lo - 1, -1) if descending else range(lo, hi)
+            page: list[tuple[tuple[int, int, str], dict[str, Any]]] = []
+            more = False
+            for i in indexes:
+                record = self._calls[keys[i][2]]
+                if not self._listed(record, now, wanted):
+                    continue
+                if len(page) == size:
+                    more = True
+                    break
+                page.append((keys[i], record))
+            calls = [self._render(r, now) for _, r in page]
+        base = "/" + "/".join(segs)
+        plain = {k: v for k, v in query.items() if k not in ("After", "Before")}
+        return {
+            "Metadata": {
+                "Total": self._total(low, high, wanted, now),
+                "PageSize": size,
+                "FirstPageUri": f"{base}?{urlencode(plain)}",
+                "PrevPageUri": None,
+                "NextPageUri": f"{base}?{urlencode({**plain, 'After': _token(page[-1][0])})}"
+                if more
+                else None,
+            },
+            "Calls": calls,
+        }
+
+    def _total(self, low: int, high: int, wanted: dict[str, set[str] | None], now: float) -> int:
+        """Calls listed for these filters (cached per state and second: pages of one chain agree)."""
+        key = (
+            low,
+            high,
+            repr(sorted((k, sorted(v or ())) for k, v in wanted.items())),
+            len(self._calls),
+            int(now),
+        )
+        with self._calls_lock:
+            if self._total_cache[0] != key:
+                keys = self._call_keys
+                lo = bisect.bisect_left(keys, (low, -1, ""))
+                hi = bisect.bisect_right(keys, (high, 1 << 62, ""))
+                count = sum(1 for i in range(lo, hi) if self._listed(self._calls[keys[i][2]], now, wanted))
+                self._total_cache = (key, count)
+            return self._total_cache[1]
+
+    def _listed(self, record: dict[str, Any], now: float, wanted: dict[str, set[str] | None]) -> bool:
+        if record["end"] > now:  # in progress: not listed
+            return False
+        for key, field in (("Status", "status"), ("Direction", "direction")):
+            if wanted[key] is not None and record[field] not in wanted[key]:  # type: ignore[operator]
+                return False
+        return True
+
+    def _date_range(self, value: str | None, now: float) -> tuple[int, int]:
+        """``DateCreated`` as inclusive epoch bounds; refused past one month or 6 months back."""
+        bounds: dict[str, int] = {}
+        for part in (value or "").split(";"):
+            if not part.strip():
+                continue
+            op, _, text = part.partition(":")
+            try:
+                naive = datetime.strptime(text.strip(), TIME_FORMAT)
+            except ValueError:
+                raise _Refused(400, f"Invalid DateCreated filter {part!r}") from None
+            if op not in ("gte", "lte") or op in bounds:
+                raise _Refused(400, f"Invalid DateCreated operator {op!r}; use gte and lte")
+            bounds[op] = int(naive.replace(tzinfo=self._zone()).timestamp())
+        high = bounds.get("lte", int(now))
+        low = bounds.get("gte", high - MAX_RANGE)
+        if high - low > MAX_RANGE:
+            raise _Refused(400, "DateCreated range cannot be more than 1 month")
+        if low < now - MAX_AGE:
+            raise _Refused(400, "Call records can be queried only up to 6 months old")
+        return low, high
+
+    def _calls_fault(self, body: bytes, as_json: bool) -> bytes:
+        with self._calls_lock:
+            kind = self._calls_faults.popleft() if self._calls_faults else None
+            previous, self._last_calls_page = self._last_calls_page, body
+        if kind is None or not as_json:
+            return body
+        if kind == "repeat_page":
+            return previous or body
+        doc = json.loads(body)
+        if kind == "short_page":
+            doc["Calls"] = doc["Calls"][: len(doc["Calls"]) // 2]
+        elif kind == "no_metadata":
+            del doc["Metadata"]
+        elif kind == "outside_window" and doc["Calls"]:
+            doc["Calls"][0]["DateCreated"] = "2000-01-01 00:00:00"
+        return json.dumps(doc).encode()
+
+
+def _epoch(value: datetime | float) -> int:
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return int(moment.timestamp() // 1)
+    return int(value // 1)
+
+
+def _token(key: tuple[int, int, str]) -> str:
+    return base64.urlsafe_b64encode(f"{key[0]}:{key[1]}:{key[2]}".encode()).decode()
+
+
+def _cursor(value: str) -> tuple[int, int, str]:
+    try:
+        created, seq, sid = base64.urlsafe_b64decode(value.encode()).decode().split(":", 2)
+        return int(created), int(seq), sid
+    except (ValueError, UnicodeDecodeError):
+        raise _Refused(400, "Invalid After cursor") from None
+
+
+def _page_size(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_PAGE_SIZE
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+        raise _Refused(400, f"PageSize must be 1..{MAX_PAGE_SIZE}")
+    return int(value)
+
+
+def _sort(value: str | None) -> bool:
+    if value in (None, "DateCreated:desc"):
+        return True
+    if value == "DateCreated:asc":
+        return False
+    raise _Refused(400, f"Invalid SortBy {value!r}")
+
+
+def _choices(name: str, value: str | None, allowed: Iterable[str]) -> set[str] | None:
+    if value is None:
+        return None
+    items = {v.strip() for v in value.split(",")}
+    if not items <= set(allowed):
+        raise _Refused(400, f"Invalid {name} {value!r}")
+    return items
+
+
+def _encode(doc: dict[str, Any], as_json: bool) -> tuple[bytes, str]:
+    if as_json:
+        return json.dumps(doc).encode(), "application/json; charset=utf-8"
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<TwilioResponse>'
+        + _xml(doc).encode()
+        + b"</TwilioResponse>",
+        "application/xml; charset=utf-8",
+    )
+
+
+def _xml(value: Any, tag: str | None = None) -> str:
+    if isinstance(value, dict):
+        inner = "".join(_xml(v, k) for k, v in value.items())
+    elif isinstance(value, list):
+        inner = "".join(_xml(v, "Call") for v in value)
+    else:
+        inner = "" if value is None else escape(str(value))
+    return inner if tag is None else f"<{tag}>{inner}</{tag}>"
+
+
+__all__ = ["CALL_FAULT_KINDS", "CallRecords"]
