@@ -12,7 +12,7 @@ datetimes and answer bodies, each readable alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -32,10 +32,6 @@ MAX_AGE = timedelta(days=183)
 PAGE_SIZE = 100
 #: Wall-clock format of v1 timestamps (no offset: the account's time zone).
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-#: Call statuses the v1 ``Status`` filter accepts (calls in progress are never listed).
-STATUSES = ("completed", "failed", "busy", "no-answer")
-#: Directions the v1 ``Direction`` filter accepts.
-DIRECTIONS = ("inbound", "outbound-dial", "outbound-api")
 #: Pages in a row that bring no new call before a cursor chain is declared stuck.
 MAX_STALE_PAGES = 3
 
@@ -122,18 +118,6 @@ def check_age(start: datetime, now: float) -> None:
         )
 
 
-def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str | None:
-    """A v1 filter: ``None``, one allowed value, or several (a list, or comma-separated)."""
-    if value is None:
-        return None
-    items = value.split(",") if isinstance(value, str) else value
-    if isinstance(items, list | tuple) and items:
-        cleaned = [i.strip().lower() for i in items if isinstance(i, str)]
-        if len(cleaned) == len(items) and all(i in allowed for i in cleaned):
-            return ",".join(dict.fromkeys(cleaned))
-    raise ExotelValidationError(f"{name} must be one of {list(allowed)} (or a list of them), got {value!r}")
-
-
 def _transient(message: str) -> TransientError:
     return TransientError(ExotelRequestError(message))
 
@@ -199,17 +183,14 @@ def next_page_params(next_uri: str, origin: str, account_sid: str) -> dict[str, 
 
 __all__ = [
     "DEFAULT_TIMEZONE",
-    "DIRECTIONS",
     "MAX_AGE",
     "MAX_STALE_PAGES",
     "MAX_WINDOW",
     "PAGE_SIZE",
-    "STATUSES",
     "TIME_FORMAT",
     "Window",
     "account_zone",
     "check_age",
-    "check_choice",
     "next_page_params",
     "parse_calls_page",
     "parse_local",

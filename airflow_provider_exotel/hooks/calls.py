@@ -15,17 +15,15 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from airflow_provider_exotel._calls_check import DIRECTIONS, STATUSES, check_choice
 from airflow_provider_exotel._validation import check_created_range, check_max_records, check_path_segment
 from airflow_provider_exotel.exceptions import ExotelRequestError, ExotelValidationError
 from airflow_provider_exotel.hooks._calls import (
-    DIRECTIONS,
     MAX_STALE_PAGES,
     PAGE_SIZE,
-    STATUSES,
     Window,
     account_zone,
     check_age,
-    check_choice,
     next_page_params,
     parse_calls_page,
     parse_local,
