@@ -109,9 +109,10 @@ class CallRecords:
         return self.voice_limit
 
     def add_calls_faults(self, *kinds: str) -> None:
-        """Queue page faults for the next ``Calls`` list answers, one per answer, in order."""
+        """Queue page faults for the next ``Calls`` list answers, one per answer, in order
+        (``"none"`` answers that page correctly, e.g. to fault the second page)."""
         for kind in kinds:
-            if kind not in CALL_FAULT_KINDS:
+            if kind not in CALL_FAULT_KINDS | {"none"}:
                 raise ValueError(f"unknown calls fault {kind!r}; expected one of {sorted(CALL_FAULT_KINDS)}")
         with self._calls_lock:
             self._calls_faults.extend(kinds)
@@ -382,7 +383,7 @@ class CallRecords:
         with self._calls_lock:
             kind = self._calls_faults.popleft() if self._calls_faults else None
             previous, self._last_calls_page = self._last_calls_page, body
-        if kind is None or not as_json:
+        if kind in (None, "none") or not as_json:
             return body
         if kind == "repeat_page":
             return previous or body
