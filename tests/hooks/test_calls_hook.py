@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -86,7 +87,7 @@ def test_a_bad_timezone_is_a_clear_error_before_any_request(exotel_simulator, mo
     monkeypatch.setenv(
         "AIRFLOW_CONN_EXOTEL_DEFAULT", exotel_simulator.connection_json(timezone="Mars/Olympus")
     )
-    with pytest.raises(ExotelValidationError, match="timezone.*Mars/Olympus.*IANA"):
+    with pytest.raises(ExotelValidationError, match=r"timezone.*Mars/Olympus.*IANA"):
         list(ExotelCallsHook().iter_calls(created_from=_midnight(2), created_to=_midnight(1)))
     assert exotel_simulator.request_count() == 0
 
@@ -269,7 +270,7 @@ def test_consecutive_intervals_export_every_call_exactly_once(exotel_simulator_f
         sim.add_call_record(date_created=moment)
     hook = ExotelCallsHook()
     seen: list[str] = []
-    for low, high in zip(bounds, bounds[1:], strict=False):
+    for low, high in itertools.pairwise(bounds):
         seen += [c["Sid"] for c in hook.iter_calls(created_from=low, created_to=high)]
     expected = [
         c["Sid"] for c in sim.call_records() if _local(start) <= c["DateCreated"] < _local(bounds[-1])
