@@ -13,9 +13,9 @@ only, like it), with Exotel's quirks:
 * Calls in progress are not listed; ``Duration``, ``Price`` and ``EndTime`` stay null until
   ``late_fields_delay`` seconds (default 120) after a call ends — on the simulator clock
   (``sim.clock`` when there is one, else real time).
-* Its own request budget, apart from the campaign APIs' ``account_limit``: off unless asked for
-  (constructor ``voice_limit``, CLI ``--voice-limit``, or :meth:`set_voice_limit`, whose default
-  is Exotel's 200 per 60 s).
+* Its own request budget (family ``"voice"``), apart from the campaign APIs': off unless asked for
+  (:meth:`set_voice_limit`, whose default is Exotel's 200 per 60 s, ``set_account_limit(...,
+  family="voice")`` or CLI ``--voice-limit``).
 
 Feeding it: :meth:`add_call_record` (one call; campaigns append their dialled calls with it) and
 :meth:`seed_calls` (CLI ``--calls N``). Page faults for the next list answers:
@@ -70,9 +70,15 @@ CALL_FIELDS = (
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
+        self.status, self.message = status, message
+
+
+def _refusal(err: _Refused, as_json: bool) -> tuple[int, bytes, dict[str, str]]:
+    """A v1 error: ``{"RestException": {"Status", "Message", "Code"}}`` (or its XML)."""
+    doc = {"RestException": {"Status": err.status, "Message": err.message, "Code": err.status}}
+    return (err.status, *_encode(doc, as_json))
 
 
 class CallRecords:
@@ -86,8 +92,9 @@ class CallRecords:
     seed: int
     _expected_auth: str
 
-    def _init_calls(self, timezone: str = "Asia/Kolkata", voice_limit: int | None = None) -> None:
-        self.calls_timezone = timezone
+    def _init_calls(self) -> None:
+        #: the account's time zone: v1 timestamps and the DateCreated filter are wall-clock times in it
+        self.calls_timezone = "Asia/Kolkata"
         self._calls_lock = threading.RLock()
         self._calls: dict[str, dict[str, Any]] = {}
         self._call_keys: list[tuple[int, int, str]] = []  # (created epoch, seq, sid), sorted
@@ -95,18 +102,14 @@ class CallRecords:
         self._calls_faults: deque[str] = deque()
         self._last_calls_page: bytes | None = None
         self._total_cache: tuple[Any, int] = (None, 0)
-        self.voice_limit: AccountWindow | None = None
-        if voice_limit is not None:
-            self.set_voice_limit(voice_limit)
 
     # ------------------------------------------------------------------ configuration
     def set_voice_limit(
         self, limit: int | None = 200, *, window: float = 60.0, headers: bool = True
     ) -> AccountWindow | None:
         """The voice family's budget: ``limit`` requests (Exotel's default: 200) per fixed ``window``
-        seconds, with ``X-RateLimit-*`` headers; ``None`` removes it (the constructor's default)."""
-        self.voice_limit = None if limit is None else AccountWindow(limit, float(window), headers)
-        return self.voice_limit
+        seconds, with ``X-RateLimit-*`` headers; ``None`` removes it (the default: unlimited)."""
+        return self.set_account_limit(limit, window=window, headers=headers, family="voice")  # type: ignore[attr-defined,no-any-return]
 
     def add_calls_faults(self, *kinds: str) -> None:
         """Queue page faults for the next ``Calls`` list answers, one per answer, in order
@@ -242,50 +245,31 @@ class CallRecords:
         return call
 
     # ------------------------------------------------------------------ HTTP
-    def _serve_calls(self, h: Any, rec: Any, path: str, query: dict[str, str], fault: Any) -> bool:
-        """Answer a v1 request (``True``), or ``False`` when ``path`` is not one."""
-        segs = [s for s in path.split("/") if s]
-        if len(segs) < 2 or segs[0] != "v1":
-            return False
-        as_json = path.endswith(".json")
+    def _register_calls(self, routes: Any) -> None:
+        """Register the v1 routes (testing/_routes.py); ``.json`` first, then the XML spellings."""
+        for suffix in (".json", ""):
+            routes.add("GET", f"Calls{suffix}", self._calls_list_answer, base="v1", name="Calls")
+            routes.add("GET", f"Calls/<call_sid>{suffix}", self._call_answer, base="v1", name="a call")
+
+    def _calls_list_answer(self, request: Any) -> tuple[int, bytes, dict[str, str]]:
+        as_json = request.path.endswith(".json")
         try:
-            status, doc = self._v1_answer(rec, segs, query)
-            headers: dict[str, str] = {}
+            doc = self._list_calls(request.path, request.query)
         except _Refused as err:
-            status, headers = err.status, err.headers
-            doc = {"RestException": {"Status": err.status, "Message": err.message, "Code": err.status}}
-        body, content_type = _encode(doc, as_json)
-        if status == 200 and "Calls" in doc:
-            body = self._calls_fault(body, as_json)
-        if fault is not None and fault.kind == "truncated_json":
-            body = body[: max(1, len(body) // 2)]
-        self._send(h, rec, status, body, content_type, headers)  # type: ignore[attr-defined]
-        return True
+            return _refusal(err, as_json)
+        body, headers = _encode(doc, as_json)
+        return 200, self._calls_fault(body, as_json), headers
 
-    def _v1_answer(self, rec: Any, segs: list[str], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        if rec.header("Authorization") != self._expected_auth:
-            raise _Refused(401, "Authentication is required")
-        if len(segs) < 4 or segs[1] != "Accounts" or segs[2] != self.account_sid:
-            raise _Refused(404, "Resource not found")
-        if self.voice_limit is not None:
-            ok, headers, _ = self.voice_limit.admit()
-            rec.rate_headers = headers
-            if not ok:
-                raise _Refused(429, "Rate limit exceeded", {"Retry-After": headers.get("Retry-After", "1")})
-        if rec.method != "GET":
-            raise _Refused(405, f"{rec.method} not allowed")
-        rest = [s.removesuffix(".json") for s in segs[3:]]
-        if rest == ["Calls"]:
-            return 200, self._list_calls(segs, query)
-        if len(rest) == 2 and rest[0] == "Calls":
-            with self._calls_lock:
-                record = self._calls.get(rest[1])
-            if record is None:
-                raise _Refused(404, f"Call {rest[1]} not found")
-            return 200, {"Call": self._render(record, self._calls_now())}
-        raise _Refused(404, "Resource not found")
+    def _call_answer(self, request: Any) -> tuple[int, bytes, dict[str, str]]:
+        as_json = request.path.endswith(".json")
+        sid = request.params["call_sid"]
+        with self._calls_lock:
+            record = self._calls.get(sid)
+        if record is None:
+            return _refusal(_Refused(404, f"Call {sid} not found"), as_json)
+        return (200, *_encode({"Call": self._render(record, self._calls_now())}, as_json))
 
-    def _list_calls(self, segs: list[str], query: dict[str, str]) -> dict[str, Any]:
+    def _list_calls(self, path: str, query: dict[str, str]) -> dict[str, Any]:
         now = self._calls_now()
         size = _page_size(query.get("PageSize"))
         descending = _sort(query.get("SortBy"))
@@ -316,7 +300,7 @@ class CallRecords:
                     break
                 page.append((keys[i], record))
             calls = [self._render(r, now) for _, r in page]
-        base = "/" + "/".join(segs)
+        base = "/" + "/".join(s for s in path.split("/") if s)
         plain = {k: v for k, v in query.items() if k not in ("After", "Before")}
         return {
             "Metadata": {
@@ -441,15 +425,12 @@ def _choices(name: str, value: str | None, allowed: Iterable[str]) -> set[str] |
     return items
 
 
-def _encode(doc: dict[str, Any], as_json: bool) -> tuple[bytes, str]:
+def _encode(doc: dict[str, Any], as_json: bool) -> tuple[bytes, dict[str, str]]:
+    """JSON (``.json``) or, as Exotel answers without it, XML; with the answer's Content-Type."""
     if as_json:
-        return json.dumps(doc).encode(), "application/json; charset=utf-8"
-    return (
-        b'<?xml version="1.0" encoding="UTF-8"?>\n<TwilioResponse>'
-        + _xml(doc).encode()
-        + b"</TwilioResponse>",
-        "application/xml; charset=utf-8",
-    )
+        return json.dumps(doc).encode(), {"Content-Type": "application/json; charset=utf-8"}
+    xml = '<?xml version="1.0" encoding="UTF-8"?>\n<TwilioResponse>' + _xml(doc) + "</TwilioResponse>"
+    return xml.encode(), {"Content-Type": "application/xml; charset=utf-8"}
 
 
 def _xml(value: Any, tag: str | None = None) -> str:

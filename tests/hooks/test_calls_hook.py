@@ -71,7 +71,8 @@ def test_iso_strings_and_naive_datetimes_are_utc(exotel_simulator, hook):
 
 
 def test_connection_timezone_extra_is_the_account_zone(exotel_simulator_factory, monkeypatch):
-    sim = exotel_simulator_factory(calls_timezone="America/New_York")
+    sim = exotel_simulator_factory()
+    sim.calls_timezone = "America/New_York"
     monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_DEFAULT", sim.connection_json(timezone="America/New_York"))
     start = _midnight(2)
     sim.add_call_record(date_created=start, sid="a")
