@@ -196,7 +196,8 @@ class EchoFamily:
 
     def register(self, routes) -> None:
         routes.add("GET", "widgets/<widget_id>", self.widget, name="a widget")
-        routes.add("GET", "Calls/<call_sid>.json", self.call, base="v1", replace=True)  # over testing/_calls.py
+        # replace=True: over the real v1 route of testing/_calls.py
+        routes.add("GET", "Calls/<call_sid>.json", self.call, base="v1", replace=True)
 
     def widget(self, request):
         if request.params["widget_id"] == "missing":
