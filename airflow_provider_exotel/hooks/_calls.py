@@ -17,13 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from airflow_provider_exotel.exceptions import ExotelRequestError, ExotelValidationError
 from airflow_provider_exotel.hooks._retry import TransientError
 
-#: The account time zone when the connection has no ``timezone`` extra.
-DEFAULT_TIMEZONE = "Asia/Kolkata"
 #: Longest ``DateCreated`` range of one request (Exotel: "maximum date range of 1 month").
 MAX_WINDOW = timedelta(days=31)
 #: Oldest ``created_from`` Exotel serves ("call records only up to 6 months old").
@@ -34,21 +31,6 @@ PAGE_SIZE = 100
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 #: Pages in a row that bring no new call before a cursor chain is declared stuck.
 MAX_STALE_PAGES = 3
-
-
-def account_zone(value: Any, where: str = "the connection") -> tzinfo:
-    """The account's time zone from the connection extra ``timezone`` (``None``/empty: the default)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return ZoneInfo(DEFAULT_TIMEZONE)
-    if isinstance(value, str):
-        try:
-            return ZoneInfo(value.strip())
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    raise ExotelValidationError(
-        f"{where} has extra 'timezone' {value!r}; expected an IANA time zone name such as "
-        f"'Asia/Kolkata' (the default) or 'Asia/Singapore' — the zone of your Exotel account"
-    )
 
 
 def ceil_second(moment: datetime) -> datetime:
@@ -182,14 +164,12 @@ def next_page_params(next_uri: str, origin: str, account_sid: str) -> dict[str, 
 
 
 __all__ = [
-    "DEFAULT_TIMEZONE",
     "MAX_AGE",
     "MAX_STALE_PAGES",
     "MAX_WINDOW",
     "PAGE_SIZE",
     "TIME_FORMAT",
     "Window",
-    "account_zone",
     "check_age",
     "next_page_params",
     "parse_calls_page",

@@ -7,22 +7,20 @@ budget family (200/min by default at Exotel), apart from the campaign APIs' 30/m
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
-from urllib.parse import quote, urlsplit
-
-import requests
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from airflow_provider_exotel._calls_check import DIRECTIONS, STATUSES, check_choice
 from airflow_provider_exotel._validation import check_created_range, check_max_records, check_path_segment
 from airflow_provider_exotel.exceptions import ExotelRequestError, ExotelValidationError
+from airflow_provider_exotel.hooks._base import ExotelBaseHook
 from airflow_provider_exotel.hooks._calls import (
     MAX_STALE_PAGES,
     PAGE_SIZE,
     Window,
-    account_zone,
     check_age,
     next_page_params,
     parse_calls_page,
@@ -30,53 +28,27 @@ from airflow_provider_exotel.hooks._calls import (
     request_windows,
 )
 from airflow_provider_exotel.hooks._retry import TransientError
-from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 
 #: Calls cannot be created in the future: windows beyond this much after now are not requested.
 FUTURE_SLACK = timedelta(days=1)
 
 
-# SHIM until transport-ready: subclass ExotelContactsHook (not ExotelBaseHook) and point the
-# inherited transport at the v1 base (see get_conn); this hook's own RequestBudget is the voice one.
-class ExotelCallsHook(ExotelContactsHook):
+class ExotelCallsHook(ExotelBaseHook):
     """Read call records (Voice v1 ``Calls``) through an ``exotel`` connection.
 
     Same constructor as :class:`~airflow_provider_exotel.hooks.contacts.ExotelContactsHook`. The
     connection extra ``timezone`` (an IANA name, default ``Asia/Kolkata``) is the zone of the
-    account, in which Exotel writes every v1 timestamp.
+    account, in which Exotel writes every v1 timestamp. Requests count against the voice budget.
     """
-
-    hook_name = "Exotel"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._zone: tzinfo | None = None
-        self._origin = ""
-
-    # SHIM until transport-ready: the v1 base replaces the v2 one for this hook's requests.
-    def get_conn(
-        self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
-    ) -> requests.Session:
-        session = super().get_conn(headers, extra_options)
-        if self._zone is None:
-            with self._setup_lock:
-                parts = urlsplit(self._api_base)
-                self._origin = f"{parts.scheme}://{parts.netloc}"
-                self._api_base = f"{self._origin}/v1/Accounts/{quote(self.account_sid, safe='')}"
-                extra = self.get_connection(self.exotel_conn_id).extra_dejson or {}
-                self._zone = account_zone(extra.get("timezone"), f"connection {self.exotel_conn_id!r}")
-        return session
 
     @property
     def timezone(self) -> tzinfo:
         """The account's time zone (connection extra ``timezone``; resolves the connection)."""
-        self.get_conn()
-        assert self._zone is not None
-        return self._zone
+        return ZoneInfo(self.settings.timezone)
 
     def _clock(self) -> float:
-        """Now, in epoch seconds (the 6-month limit is counted from it)."""
-        return time.time()
+        """Now on the server's clock, in epoch seconds (the 6-month limit is counted from it)."""
+        return self._server_time()
 
     def call_created_at(self, call: dict[str, Any]) -> datetime | None:
         """A call's ``DateCreated`` (account zone, no offset) as an aware UTC datetime."""
@@ -158,7 +130,7 @@ class ExotelCallsHook(ExotelContactsHook):
             parse_calls_page(body, PAGE_SIZE, window)
 
         while True:
-            body = self._request("GET", "Calls.json", params=query, check=check)
+            body = self._request("GET", "Calls.json", params=query, check=check, family="voice")
             calls, next_uri = parse_calls_page(body, PAGE_SIZE, window)
             fresh = 0
             for call in calls:
@@ -174,7 +146,7 @@ class ExotelCallsHook(ExotelContactsHook):
                     f"Exotel GET Calls.json ({window.date_created}): {stale} pages in a row brought "
                     "no new call; the NextPageUri chain does not advance"
                 )
-            query = next_page_params(next_uri, self._origin, self.account_sid)
+            query = next_page_params(next_uri, self.settings.origin, self.account_sid)
             query["PageSize"] = str(PAGE_SIZE)  # JSON and full pages, whatever the cursor carries
 
     def get_call(self, call_sid: str) -> dict[str, Any]:
@@ -191,7 +163,7 @@ class ExotelCallsHook(ExotelContactsHook):
                     ExotelRequestError("Exotel GET Calls/<sid>.json: answer has no Call object")
                 )
 
-        body = self._request("GET", f"Calls/{quote(sid, safe='')}.json", check=check)
+        body = self._request("GET", f"Calls/{quote(sid, safe='')}.json", check=check, family="voice")
         return body["Call"]
 
 

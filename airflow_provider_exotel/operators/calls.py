@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
@@ -238,7 +237,6 @@ class ExotelFetchCallsOperator(BaseOperator):
     def _identity(self, start: datetime, end: datetime) -> dict[str, Any]:
         """What decides the rows: the query and the account (a partial of another is not resumed)."""
         hook = self.hook
-        hook.get_conn()
         return {
             "fetch": "v1/Calls",
             "created_from": start.isoformat(),
@@ -246,7 +244,7 @@ class ExotelFetchCallsOperator(BaseOperator):
             "filters": list(self._check_filters(at_runtime=True)),
             "max_records": self.max_records,
             "conn_id": self.exotel_conn_id,
-            "host": urlsplit(hook.base_url).netloc,
+            "host": hook.settings.origin,
             "account_sid": hook.account_sid,
         }
 
