@@ -1,19 +1,17 @@
-"""Call-record exports (private; used by ``operators/calls.py``): resume, progress, lineage.
+"""Call-record exports (private; used by ``operators/calls.py``): resume seam, progress, lineage.
 
 Standard library at the top level: the operator module imports this at DAG parse time.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow_provider_exotel.operators._export import ResumableExport
+from airflow_provider_exotel.operators._progress import duration
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -22,59 +20,11 @@ if TYPE_CHECKING:
 PROGRESS_INTERVAL = 5.0
 
 
-class CallsExport(ResumableExport):
-    """:class:`ResumableExport` for v1 call records, keyed by ``Sid`` (contacts use ``sid``).
-
-    Integrator: fold into ``operators/_files.py`` as a ``key=`` argument of the resumable writer.
-    """
-
-    def _read_held(self, fd: int) -> tuple[int, dict[str, Any] | None, set[str]] | None:
-        try:
-            with open(self.note, encoding="utf-8") as note:
-                if json.load(note) != json.loads(json.dumps(self.fetch, default=str)):
-                    return None
-        except (OSError, ValueError):
-            return None
-        sids: set[str] = set()
-        last: dict[str, Any] | None = None
-        end = 0  # bytes of complete lines
-        try:
-            with open(self.partial, "rb") as reader:
-                for line in reader:
-                    if not line.endswith(b"\n"):
-                        break  # a torn last line (the try was killed mid-write): cut below
-                    call = json.loads(line)
-                    sid = call.get("Sid") if isinstance(call, dict) else None
-                    if not isinstance(sid, str):
-                        return None
-                    sids.add(sid)
-                    last = call
-                    end += len(line)
-                size = reader.seek(0, os.SEEK_END)
-        except (OSError, ValueError):
-            return None
-        if not sids:
-            return None
-        if end < size:
-            os.ftruncate(fd, end)
-        return len(sids), last, sids
-
-
 def skip_seen(calls: Iterator[dict[str, Any]], seen: set[str]) -> Iterator[dict[str, Any]]:
     """The calls whose ``Sid`` is not in ``seen`` (those an earlier try already wrote)."""
     for call in calls:
         if call.get("Sid") not in seen:
             yield call
-
-
-def duration(seconds: float) -> str:
-    """``2h 43m``, ``4m 10s``, ``12s``."""
-    s = max(round(seconds), 0)
-    if s >= 3600:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s}s"
 
 
 class CallsProgress:
@@ -135,4 +85,4 @@ def calls_lineage(operator: Any, output_path: Any) -> OperatorLineage:
     return OperatorLineage(inputs=inputs, outputs=outputs)
 
 
-__all__ = ["CallsExport", "CallsProgress", "calls_lineage", "duration", "skip_seen"]
+__all__ = ["CallsProgress", "calls_lineage", "skip_seen"]

@@ -9,25 +9,18 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator, conf
+from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_exotel._calls_check import DIRECTIONS, STATUSES, check_choice, check_settle
-from airflow_provider_exotel._validation import check_created_range, check_hook_params, check_int
+from airflow_provider_exotel._validation import check_created_range, check_int
 from airflow_provider_exotel.exceptions import ExotelError, ExotelValidationError
-from airflow_provider_exotel.operators._calls import CallsExport, CallsProgress, calls_lineage, skip_seen
-from airflow_provider_exotel.operators._export import atomic_jsonl_writer, jsonl_line, local_path
-from airflow_provider_exotel.operators.contacts import (
-    MAX_XCOM_CONTACTS,
-    _add_alias_events,
-    _asset_uri,
-    _check_path,
-    _is_deferred,
-    _to_path,
-    _with_asset,
-)
+from airflow_provider_exotel.operators._base import ExotelBaseOperator, check_path, is_deferred
+from airflow_provider_exotel.operators._calls import CallsProgress, calls_lineage, skip_seen
+from airflow_provider_exotel.operators._fetch import MAX_XCOM_CONTACTS
+from airflow_provider_exotel.operators._files import Resume, to_path, write_export
+from airflow_provider_exotel.operators._lineage import add_alias_events, asset_uri, with_asset
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -43,7 +36,7 @@ MAX_NAP = 60.0
 __all__ = ["MAX_XCOM_CALLS", "ExotelFetchCallsOperator"]
 
 
-class ExotelFetchCallsOperator(BaseOperator):
+class ExotelFetchCallsOperator(ExotelBaseOperator):
     """Export the calls created in ``[created_from, created_to)`` — by default the run's data interval.
 
     Exotel fills in ``Duration``, ``Price`` and ``EndTime`` only minutes after a call ends, so the
@@ -97,12 +90,12 @@ class ExotelFetchCallsOperator(BaseOperator):
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        if not _is_deferred(output_path):
-            _check_path("output_path", output_path)
-            uri = _asset_uri(output_path)
+        if not is_deferred(output_path):
+            check_path("output_path", output_path)
+            uri = asset_uri(output_path)
             if uri is not None:
-                kwargs["outlets"] = _with_asset(kwargs.get("outlets"), uri)
-        super().__init__(**kwargs)
+                kwargs["outlets"] = with_asset(kwargs.get("outlets"), uri)
+        super().__init__(exotel_conn_id=exotel_conn_id, hook_params=hook_params, **kwargs)
         self.created_from = created_from
         self.created_to = created_to
         self.status = status
@@ -111,12 +104,9 @@ class ExotelFetchCallsOperator(BaseOperator):
         self.max_records = check_int("max_records", max_records, minimum=0, optional=True)
         self.settle = check_settle(settle)
         self.deferrable = deferrable
-        self.exotel_conn_id = exotel_conn_id
-        self.hook_params = check_hook_params(hook_params) if hook_params is not None else None
-        if not isinstance(exotel_conn_id, str) or not exotel_conn_id.strip():
-            raise ExotelValidationError(f"exotel_conn_id must be a non-empty string, got {exotel_conn_id!r}")
+        self._check_arguments(at_runtime=False)
         self._check_filters(at_runtime=False)
-        if not (_is_deferred(created_from) or _is_deferred(created_to)):
+        if not (is_deferred(created_from) or is_deferred(created_to)):
             self._interval()
 
     # ---------------------------------------------------------------------------- arguments
@@ -127,7 +117,7 @@ class ExotelFetchCallsOperator(BaseOperator):
             ("direction", self.direction, DIRECTIONS),
         ):
             checked.append(
-                None if not at_runtime and _is_deferred(value) else check_choice(name, value, allowed)
+                None if not at_runtime and is_deferred(value) else check_choice(name, value, allowed)
             )
         return checked[0], checked[1]
 
@@ -145,16 +135,11 @@ class ExotelFetchCallsOperator(BaseOperator):
         return start, end
 
     @cached_property
-    def hook(self) -> ExotelCallsHook:
+    def hook(self) -> ExotelCallsHook:  # type: ignore[override]
         """The :class:`ExotelCallsHook`, created on first use (never at DAG parse time)."""
         from airflow_provider_exotel.hooks.calls import ExotelCallsHook
 
         return ExotelCallsHook(self.exotel_conn_id, **dict(self.hook_params or {}))
-
-    def _close_hook(self) -> None:
-        hook = self.__dict__.pop("hook", None)
-        if hook is not None:
-            hook.close()
 
     # ---------------------------------------------------------------------------- waiting
     def _now(self) -> datetime:
@@ -164,6 +149,7 @@ class ExotelFetchCallsOperator(BaseOperator):
         time.sleep(seconds)
 
     def execute(self, context: Context) -> Any:
+        self._check_arguments(at_runtime=True)
         start, end = self._interval()
         self._check_filters(at_runtime=True)
         ready = end + self.settle
@@ -186,6 +172,7 @@ class ExotelFetchCallsOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resumed after the settle time: export."""
+        self._check_arguments(at_runtime=True)
         start, end = self._interval()
         self._check_filters(at_runtime=True)
         return self._export(context, start, end)
@@ -195,31 +182,35 @@ class ExotelFetchCallsOperator(BaseOperator):
         try:
             if self.output_path is None:
                 return self._to_xcom(start, end)
-            target = _to_path(self.output_path)
+            target = to_path(self.output_path)
             progress = CallsProgress(self.log, start, end)
-            on_disk = local_path(target)
-            if on_disk is not None:
-                count = self._export_resumable(on_disk, start, end, progress)
-            else:
-                with atomic_jsonl_writer(target) as fh:
-                    for call in self._calls(start, end, self.max_records):
-                        fh.write(jsonl_line(call))
-                        self._progress(progress, call)
-                count = progress.count
+
+            def fetch(resume: Resume | None) -> Iterator[dict[str, Any]]:
+                for call in self._fetch(start, end, resume):
+                    progress.add(call, self.hook.call_created_at(call))
+                    yield call
+
+            count = write_export(target, fetch, key=self._identity(start, end), log=self.log, id_field="Sid")
             self.log.info("Fetched %s calls to %s in %.1f s", f"{count:,}", target, progress.elapsed)
-            _add_alias_events(context, self.outlets, target)
+            add_alias_events(context, self.outlets, target)
             return {"path": str(target), "count": count}
         finally:
             self._close_hook()
+
+    def _fetch(self, start: datetime, end: datetime, resume: Resume | None) -> Iterator[dict[str, Any]]:
+        """From ``start``; or after what an earlier try wrote: from its last call's second, skipping
+        the calls already held."""
+        if resume is None:
+            return self._calls(start, end, self.max_records)
+        resume_at = max(self.hook.call_created_at(resume.last) or start, start)
+        left = None if self.max_records is None else max(self.max_records - resume.count, 0)
+        return _first(skip_seen(self._calls(resume_at, end, None), resume.seen), left)
 
     def _calls(self, start: datetime, end: datetime, max_records: int | None) -> Iterator[dict[str, Any]]:
         status, direction = self._check_filters(at_runtime=True)
         return self.hook.iter_calls(
             created_from=start, created_to=end, status=status, direction=direction, max_records=max_records
         )
-
-    def _progress(self, progress: CallsProgress, call: dict[str, Any]) -> None:
-        progress.add(call, self.hook.call_created_at(call))
 
     def _to_xcom(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         limit = MAX_XCOM_CALLS + 1 if self.max_records is None else min(self.max_records, MAX_XCOM_CALLS + 1)
@@ -236,59 +227,14 @@ class ExotelFetchCallsOperator(BaseOperator):
 
     def _identity(self, start: datetime, end: datetime) -> dict[str, Any]:
         """What decides the rows: the query and the account (a partial of another is not resumed)."""
-        hook = self.hook
         return {
             "fetch": "v1/Calls",
             "created_from": start.isoformat(),
             "created_to": end.isoformat(),
             "filters": list(self._check_filters(at_runtime=True)),
             "max_records": self.max_records,
-            "conn_id": self.exotel_conn_id,
-            "host": hook.settings.origin,
-            "account_sid": hook.account_sid,
+            **self._account(),
         }
-
-    def _export_resumable(self, target: Path, start: datetime, end: datetime, progress: CallsProgress) -> int:
-        """Stream to a local file through a partial one that the next try of this task resumes."""
-        export = CallsExport(target, self._identity(start, end))
-        held = export.open()
-        if held is None:
-            self.log.warning("Another try is writing %s right now; this one writes its own copy", target)
-            with atomic_jsonl_writer(target) as fh:
-                for call in self._calls(start, end, self.max_records):
-                    fh.write(jsonl_line(call))
-                    self._progress(progress, call)
-            return progress.count
-        count, last, seen = held
-        if not count or last is None:
-            calls = self._calls(start, end, self.max_records)
-        else:
-            resume_at = self.hook.call_created_at(last) or start
-            self.log.info(
-                "Resuming the export to %s: %s calls were written by an earlier try (last %s at %s)",
-                target,
-                f"{count:,}",
-                last.get("Sid"),
-                last.get("DateCreated"),
-            )
-            left = None if self.max_records is None else max(self.max_records - count, 0)
-            calls = skip_seen(self._calls(max(start, resume_at), end, None), seen)
-            calls = _first(calls, left)
-        try:
-            for call in calls:
-                export.write(call)
-                self._progress(progress, call)
-            export.commit()
-            return export.count
-        except BaseException:
-            export.close()
-            if export.count:
-                self.log.warning(
-                    "Export to %s stopped after %s calls; the next try of this task goes on from there",
-                    target,
-                    f"{export.count:,}",
-                )
-            raise
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """OpenLineage: the account's calls (``accounts/<sid>/calls``) and the file written, if any.
