@@ -24,6 +24,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from airflow_provider_exotel.testing._calls import add_calls_arguments, apply_calls_arguments
 from airflow_provider_exotel.testing._ratelimit import RESET_FORMATS
 from airflow_provider_exotel.testing.control import ENDPOINTS
 from airflow_provider_exotel.testing.simulator import ExotelSimulator
@@ -96,13 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         default="allow",
         help="creating a number that exists makes a second contact (allow, default) or a per-item 409",
     )
-    # WIRE: v1 Calls (testing/_calls.py)
-    p.add_argument("--calls", type=int, default=0, help="number of v1 call records to seed")
-    p.add_argument("--calls-days", type=float, default=7.0, help="seeded calls spread over the last N days")
-    p.add_argument("--calls-timezone", default="Asia/Kolkata", help="account time zone of v1 timestamps")
-    p.add_argument(
-        "--voice-limit", type=int, default=None, help="voice v1 budget: requests per 60 s (Exotel: 200)"
-    )
+    add_calls_arguments(p)  # WIRE: v1 Calls (testing/_calls.py)
     p.add_argument("--ready-file", default=None, help="write the base URL to this file once listening")
     return p
 
@@ -139,11 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sim.seed_contacts(args.contacts)
     if args.lists:
         sim.seed_lists(args.lists, args.list_size)
-    sim.calls_timezone = args.calls_timezone  # WIRE: v1 Calls (testing/_calls.py)
-    if args.voice_limit is not None:
-        sim.set_voice_limit(args.voice_limit)
-    if args.calls > 0:
-        sim.seed_calls(args.calls, days=args.calls_days)
+    apply_calls_arguments(sim, args)  # WIRE: v1 Calls (testing/_calls.py)
 
     stop = threading.Event()
 

@@ -381,6 +381,26 @@ class CallRecords:
         return json.dumps(doc).encode()
 
 
+def add_calls_arguments(parser: Any) -> None:
+    """The command line's v1 options (``python -m airflow_provider_exotel.testing``)."""
+    parser.add_argument("--calls", type=int, default=0, help="number of v1 call records to seed")
+    parser.add_argument(
+        "--calls-days", type=float, default=7.0, help="seeded calls spread over the last N days"
+    )
+    parser.add_argument("--calls-timezone", default="Asia/Kolkata", help="account time zone of v1 timestamps")
+    parser.add_argument(
+        "--voice-limit", type=int, default=None, help="voice budget: requests per 60 s (Exotel: 200)"
+    )
+
+
+def apply_calls_arguments(sim: Any, args: Any) -> None:
+    sim.calls_timezone = args.calls_timezone
+    if args.voice_limit is not None:
+        sim.set_voice_limit(args.voice_limit)
+    if args.calls > 0:
+        sim.seed_calls(args.calls, days=args.calls_days)
+
+
 def _epoch(value: datetime | float) -> int:
     if isinstance(value, datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
@@ -443,4 +463,4 @@ def _xml(value: Any, tag: str | None = None) -> str:
     return inner if tag is None else f"<{tag}>{inner}</{tag}>"
 
 
-__all__ = ["CALL_FAULT_KINDS", "CallRecords"]
+__all__ = ["CALL_FAULT_KINDS", "CallRecords", "add_calls_arguments", "apply_calls_arguments"]
