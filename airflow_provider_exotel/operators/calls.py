@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 #: Most calls the operator returns through XCom; beyond this, ``output_path`` is required.
 MAX_XCOM_CALLS = MAX_XCOM_CONTACTS
+DEFAULT_FROM = "{{ data_interval_start }}"
+DEFAULT_TO = "{{ data_interval_end }}"
 #: Longest nap while waiting in the worker for the interval to settle.
 MAX_NAP = 60.0
 
@@ -78,8 +80,8 @@ class ExotelFetchCallsOperator(ExotelBaseOperator):
     def __init__(
         self,
         *,
-        created_from: Any = "{{ data_interval_start }}",
-        created_to: Any = "{{ data_interval_end }}",
+        created_from: Any = DEFAULT_FROM,
+        created_to: Any = DEFAULT_TO,
         status: Any = None,
         direction: Any = None,
         output_path: Any = None,
@@ -98,6 +100,7 @@ class ExotelFetchCallsOperator(ExotelBaseOperator):
         super().__init__(exotel_conn_id=exotel_conn_id, hook_params=hook_params, **kwargs)
         self.created_from = created_from
         self.created_to = created_to
+        self._from_run = (created_from, created_to) == (DEFAULT_FROM, DEFAULT_TO)
         self.status = status
         self.direction = direction
         self.output_path = output_path
@@ -132,6 +135,13 @@ class ExotelFetchCallsOperator(ExotelBaseOperator):
                 )
         start, end = check_created_range(self.created_from, self.created_to)
         assert start is not None and end is not None
+        if start == end and getattr(self, "_from_run", False):
+            raise ExotelValidationError(
+                f"this run's data interval is empty ({start.isoformat()} .. {end.isoformat()}): its "
+                "timetable gives runs no interval (on Airflow 3 a cron string such as '@daily' is a "
+                "trigger timetable). Schedule the DAG with CronDataIntervalTimetable('0 0 * * *', "
+                "timezone='UTC'), or pass created_from and created_to explicitly"
+            )
         return start, end
 
     @cached_property

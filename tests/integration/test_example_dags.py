@@ -17,6 +17,7 @@ from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
 EXAMPLE_DAGS = Path(__file__).resolve().parent.parent.parent / "example_dags"
 EXAMPLE_DAG_IDS = [
     "example_exotel_campaign_audience",
+    "example_exotel_daily_calls",
     "example_exotel_export_consumer",
     "example_exotel_export_contacts",
     "example_exotel_incremental_export",
@@ -236,6 +237,7 @@ def test_audience_dag_plans_checks_then_syncs_the_audience_into_a_new_list(
 ):
     result = airflow_harness.run_dag(
         "example_exotel_campaign_audience",
+    "example_exotel_daily_calls",
         dags_folder=EXAMPLE_DAGS,
         env=dag_env,
         conf={"existing": 40, "new": 10},
@@ -268,6 +270,7 @@ def test_audience_dag_stops_before_writing_when_the_plan_would_empty_the_list(
 
     result = airflow_harness.run_dag(
         "example_exotel_campaign_audience",
+    "example_exotel_daily_calls",
         dags_folder=EXAMPLE_DAGS,
         env=dag_env,
         conf={"existing": 20, "new": 0, "max_removals": 100},

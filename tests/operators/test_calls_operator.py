@@ -54,6 +54,16 @@ def test_a_run_without_a_data_interval_fails_at_once(exotel_simulator, rendered)
     assert exotel_simulator.request_count() == 0
 
 
+def test_an_empty_run_interval_fails_but_explicit_equal_bounds_export_nothing(exotel_simulator):
+    op = ExotelFetchCallsOperator(task_id="t")
+    op.created_from = op.created_to = _midnight(1).isoformat()  # a trigger timetable's run
+    with pytest.raises(ExotelValidationError, match=r"data interval is empty.*CronDataIntervalTimetable"):
+        op.execute({})
+    explicit = _operator(_midnight(1), _midnight(1), now=_midnight(0))
+    assert explicit.execute({}) == []
+    assert exotel_simulator.request_count() == 0
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
