@@ -6,7 +6,7 @@ Standard library at the top level: the operator module imports this at DAG parse
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -34,22 +34,31 @@ class CallsProgress:
     already read (by ``DateCreated``) and the pace so far give the ETA.
     """
 
-    def __init__(self, log: Any, start: datetime, end: datetime, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self,
+        log: Any,
+        start: datetime,
+        end: datetime,
+        created_at: Callable[[dict[str, Any]], datetime | None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.log = log
+        self.created_at = created_at
         self.start, self.end = start, end
         self.count = 0
         self._clock = clock
         self.started = clock()
         self._last = self.started
 
-    def add(self, call: dict[str, Any], created: datetime | None) -> None:
+    def add(self, call: dict[str, Any]) -> None:
         self.count += 1
         now = self._clock()
         if now - self._last >= PROGRESS_INTERVAL:
             self._last = now
-            self.log.info("%s", self.line(call, created, now))
+            self.log.info("%s", self.line(call, now))
 
-    def line(self, call: dict[str, Any], created: datetime | None, now: float) -> str:
+    def line(self, call: dict[str, Any], now: float) -> str:
+        created = self.created_at(call)
         elapsed = max(now - self.started, 1e-9)
         text = f"fetched {self.count:,} calls, up to {call.get('DateCreated')}"
         span = (self.end - self.start).total_seconds()

@@ -193,11 +193,11 @@ class ExotelFetchCallsOperator(ExotelBaseOperator):
             if self.output_path is None:
                 return self._to_xcom(start, end)
             target = to_path(self.output_path)
-            progress = CallsProgress(self.log, start, end)
+            progress = CallsProgress(self.log, start, end, self.hook.call_created_at)
 
             def fetch(resume: Resume | None) -> Iterator[dict[str, Any]]:
                 for call in self._fetch(start, end, resume):
-                    progress.add(call, self.hook.call_created_at(call))
+                    progress.add(call)
                     yield call
 
             count = write_export(target, fetch, key=self._identity(start, end), log=self.log, id_field="Sid")

@@ -216,6 +216,16 @@ class CallRecords:
             return [self._render(self._calls[sid], now) for _, _, sid in self._call_keys]
 
     def _render(self, record: dict[str, Any], now: float) -> dict[str, Any]:
+        """The call as the API shows it at ``now`` (a settled call's view is kept: it no longer changes)."""
+        if now < record["end"] + self.late_fields_delay:
+            return self._view(record, now)
+        key = (self.calls_timezone, self.late_fields_delay, self.account_sid)
+        cached = record.get("view")
+        if cached is None or cached[0] != key:
+            cached = record["view"] = (key, self._view(record, now))
+        return dict(cached[1])
+
+    def _view(self, record: dict[str, Any], now: float) -> dict[str, Any]:
         zone = self._zone()
 
         def local(epoch: float) -> str:
@@ -316,14 +326,9 @@ class CallRecords:
         }
 
     def _total(self, low: int, high: int, wanted: dict[str, set[str] | None], now: float) -> int:
-        """Calls listed for these filters (cached per state and second: pages of one chain agree)."""
-        key = (
-            low,
-            high,
-            repr(sorted((k, sorted(v or ())) for k, v in wanted.items())),
-            len(self._calls),
-            int(now),
-        )
+        """Calls listed for these filters; counted again when calls are added or every 30 s."""
+        filters = repr(sorted((k, sorted(v or ())) for k, v in wanted.items()))
+        key = (low, high, filters, len(self._calls), int(now // 30))
         with self._calls_lock:
             if self._total_cache[0] != key:
                 keys = self._call_keys
