@@ -266,5 +266,5 @@ def _datetime_trigger(moment: datetime) -> Any:
     try:
         from airflow.providers.standard.triggers.temporal import DateTimeTrigger
     except ImportError:  # pragma: no cover - Airflow 2.x without the standard provider
-        from airflow.triggers.temporal import DateTimeTrigger  # type: ignore[no-redef]
+        from airflow.triggers.temporal import DateTimeTrigger  # type: ignore[no-redef,import-not-found]
     return DateTimeTrigger(moment=moment)

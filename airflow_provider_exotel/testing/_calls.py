@@ -109,7 +109,7 @@ class CallRecords:
     ) -> AccountWindow | None:
         """The voice family's budget: ``limit`` requests (Exotel's default: 200) per fixed ``window``
         seconds, with ``X-RateLimit-*`` headers; ``None`` removes it (the default: unlimited)."""
-        return self.set_account_limit(limit, window=window, headers=headers, family="voice")  # type: ignore[attr-defined,no-any-return]
+        return self.set_account_limit(limit, window=window, headers=headers, family="voice")  # type: ignore[attr-defined]
 
     def add_calls_faults(self, *kinds: str) -> None:
         """Queue page faults for the next ``Calls`` list answers, one per answer, in order
@@ -156,8 +156,9 @@ class CallRecords:
             raise ValueError(f"status must be one of {STATUSES} and direction one of {DIRECTIONS}")
         created = _epoch(date_created if date_created is not None else self._calls_now())
         ended = created + int(ring_seconds) + int(duration)
-        record = {
-            "sid": sid or uuid.uuid4().hex,
+        call_sid = sid or uuid.uuid4().hex
+        record: dict[str, Any] = {
+            "sid": call_sid,
             "created": created,
             "start": created + int(ring_seconds),
             "end": ended,
@@ -170,11 +171,11 @@ class CallRecords:
             "fields": dict(fields),
         }
         with self._calls_lock:
-            if record["sid"] in self._calls:
-                raise ValueError(f"call {record['sid']} exists")
+            if call_sid in self._calls:
+                raise ValueError(f"call {call_sid} exists")
             self._call_seq += 1
-            self._calls[record["sid"]] = record
-            bisect.insort(self._call_keys, (created, self._call_seq, record["sid"]))
+            self._calls[call_sid] = record
+            bisect.insort(self._call_keys, (created, self._call_seq, call_sid))
         return self._render(record, ended + self.late_fields_delay)
 
     def seed_calls(
@@ -288,7 +289,8 @@ class CallRecords:
             k: _choices(k, query.get(k), allowed)
             for k, allowed in (("Status", STATUSES), ("Direction", DIRECTIONS))
         }
-        after = _cursor(query.get("After")) if query.get("After") else None
+        cursor = query.get("After")
+        after = _cursor(cursor) if cursor else None
         with self._calls_lock:
             keys = self._call_keys
             lo = bisect.bisect_left(keys, (low, -1, ""))
