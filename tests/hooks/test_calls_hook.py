@@ -279,3 +279,29 @@ def test_consecutive_intervals_export_every_call_exactly_once(exotel_simulator_f
     assert sorted(seen) == sorted(expected)
     assert len(seen) == len(set(seen)) == 300 + len(bounds) - 1
     sim.stop()
+
+
+def test_a_far_future_created_to_requests_no_window_beyond_tomorrow(exotel_simulator, hook):
+    exotel_simulator.add_call_record(date_created=_midnight(2), sid="c")
+    calls = list(hook.iter_calls(created_from=_midnight(5), created_to="9999-12-30T00:00:00Z"))
+    assert [c["Sid"] for c in calls] == ["c"]
+    assert len(_list_requests(exotel_simulator)) == 1
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://evil.example/v1/Accounts/acct1/Calls.json?After=x",
+        "/v1/Accounts/other/Calls.json?After=x",
+        "/v2/accounts/acct1/contacts?offset=20",
+    ],
+)
+def test_a_next_page_uri_elsewhere_is_refused(uri):
+    from airflow_provider_exotel.hooks._calls import next_page_params
+
+    with pytest.raises(ExotelRequestError, match="NextPageUri"):
+        next_page_params(uri, "http://127.0.0.1:8089", "acct1")
+    assert next_page_params("/v1/Accounts/acct1/Calls?After=x&PageSize=50", "http://h", "acct1") == {
+        "After": "x",
+        "PageSize": "50",
+    }
