@@ -122,7 +122,8 @@ class ExotelCallsHook(ExotelBaseHook):
 
     def _iter_window(self, window: Window, params: dict[str, str]) -> Iterator[dict[str, Any]]:
         """One window's cursor chain; a ``Sid`` already yielded (a repeated page) is skipped."""
-        query: dict[str, str] = {**params, "DateCreated": window.date_created}
+        ours: dict[str, str] = {**params, "DateCreated": window.date_created}
+        query = ours
         seen: set[str] = set()
         stale = 0
 
@@ -146,8 +147,8 @@ class ExotelCallsHook(ExotelBaseHook):
                     f"Exotel GET Calls.json ({window.date_created}): {stale} pages in a row brought "
                     "no new call; the NextPageUri chain does not advance"
                 )
-            query = next_page_params(next_uri, self.settings.origin, self.account_sid)
-            query["PageSize"] = str(PAGE_SIZE)  # JSON and full pages, whatever the cursor carries
+            # the cursor (After=…) with our filters, window and page size, whatever the URI carries
+            query = {**next_page_params(next_uri, self.settings.origin, self.account_sid), **ours}
 
     def get_call(self, call_sid: str) -> dict[str, Any]:
         """One call record (Exotel's ``Call`` object); ``ExotelRequestError(status=404)`` when unknown.
