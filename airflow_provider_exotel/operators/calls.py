@@ -18,7 +18,6 @@ from airflow_provider_exotel._validation import check_created_range, check_int
 from airflow_provider_exotel.exceptions import ExotelError, ExotelValidationError
 from airflow_provider_exotel.operators._base import ExotelBaseOperator, check_path, is_deferred
 from airflow_provider_exotel.operators._calls import CallsProgress, calls_lineage, skip_seen
-from airflow_provider_exotel.operators._fetch import MAX_XCOM_CONTACTS
 from airflow_provider_exotel.operators._files import Resume, to_path, write_export
 from airflow_provider_exotel.operators._lineage import add_alias_events, asset_uri, with_asset
 
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     from airflow_provider_exotel.hooks.calls import ExotelCallsHook
 
 #: Most calls the operator returns through XCom; beyond this, ``output_path`` is required.
-MAX_XCOM_CALLS = MAX_XCOM_CONTACTS
+MAX_XCOM_CALLS = 1000
 DEFAULT_FROM = "{{ data_interval_start }}"
 DEFAULT_TO = "{{ data_interval_end }}"
 #: Longest nap while waiting in the worker for the interval to settle.
@@ -130,8 +129,9 @@ class ExotelFetchCallsOperator(ExotelBaseOperator):
             if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
                 raise ExotelValidationError(
                     f"{name} is empty ({value!r}): this run has no data interval (e.g. a manual run of a "
-                    "DAG without a schedule). Give the DAG a schedule such as '@daily', or pass "
-                    "created_from and created_to explicitly"
+                    "DAG without a schedule). Schedule the DAG with data intervals, e.g. "
+                    "CronDataIntervalTimetable('0 0 * * *', timezone='UTC'), or pass created_from and "
+                    "created_to explicitly"
                 )
         start, end = check_created_range(self.created_from, self.created_to)
         assert start is not None and end is not None
