@@ -140,36 +140,16 @@ def test_unknown_call_is_a_404(sim):
     assert answer.status_code == 404 and answer.json()["RestException"]["Status"] == 404
 
 
-def test_cli_seeds_calls(tmp_path):
-    import subprocess
-    import sys
-    import time
+def test_cli_options_seed_calls_and_set_the_zone_and_budget(sim):
+    from airflow_provider_exotel.testing.__main__ import _parser
 
-    ready = tmp_path / "ready"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_exotel.testing",
-            "--port",
-            "0",
-            "--calls",
-            "40",
-            "--ready-file",
-            ready,
-        ],
-        stdout=subprocess.DEVNULL,
+    args = _parser().parse_args(
+        ["--calls", "40", "--calls-days", "2", "--calls-timezone", "UTC", "--voice-limit", "5"]
     )
-    try:
-        for _ in range(200):
-            if ready.exists():
-                break
-            time.sleep(0.05)
-        url = ready.read_text().strip()
-        answer = requests.get(
-            f"{url}/v1/Accounts/acct1/Calls.json", auth=("test-key", "test-token"), timeout=10
-        )
-        assert answer.json()["Metadata"]["Total"] == 40
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    from airflow_provider_exotel.testing._calls import apply_calls_arguments
+
+    apply_calls_arguments(sim, args)
+    answer = _get(sim, "Calls.json")
+    assert answer.json()["Metadata"]["Total"] == 40
+    assert answer.headers["X-RateLimit-Limit"] == "5"
+    assert sim.calls_timezone == "UTC"
