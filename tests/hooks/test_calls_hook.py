@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -79,7 +80,7 @@ def test_connection_timezone_extra_is_the_account_zone(exotel_simulator_factory,
     hook = ExotelCallsHook()
     calls = list(hook.iter_calls(created_from=start, created_to=start + timedelta(hours=1)))
     assert [c["Sid"] for c in calls] == ["a"]
-    offset = start.astimezone(__import__("zoneinfo").ZoneInfo("America/New_York")).utcoffset()
+    offset = start.astimezone(ZoneInfo("America/New_York")).utcoffset()
     assert _list_requests(sim)[0].query["DateCreated"].startswith(f"gte:{_local(start, offset)};")
     assert hook.call_created_at(calls[0]) == start
 

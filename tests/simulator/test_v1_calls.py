@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+
+from airflow_provider_exotel.testing.__main__ import _parser
+from airflow_provider_exotel.testing._calls import apply_calls_arguments
 
 
 def _get(sim, path, **params):
@@ -111,7 +115,7 @@ def test_calls_in_progress_are_hidden_and_late_fields_fill_in_on_the_sim_clock(s
     call = _get(sim, "Calls/live.json").json()["Call"]
     assert call["Duration"] == "60" and call["Price"] is not None
     assert call["EndTime"] == datetime.fromtimestamp(now + 50, UTC).astimezone(
-        __import__("zoneinfo").ZoneInfo("Asia/Kolkata")
+        ZoneInfo("Asia/Kolkata")
     ).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -141,13 +145,9 @@ def test_unknown_call_is_a_404(sim):
 
 
 def test_cli_options_seed_calls_and_set_the_zone_and_budget(sim):
-    from airflow_provider_exotel.testing.__main__ import _parser
-
     args = _parser().parse_args(
         ["--calls", "40", "--calls-days", "2", "--calls-timezone", "UTC", "--voice-limit", "5"]
     )
-    from airflow_provider_exotel.testing._calls import apply_calls_arguments
-
     apply_calls_arguments(sim, args)
     answer = _get(sim, "Calls.json")
     assert answer.json()["Metadata"]["Total"] == 40
