@@ -10,6 +10,7 @@ from pathlib import Path
 from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
 
 EXAMPLE_DAGS = Path(__file__).resolve().parent.parent.parent / "example_dags"
+DAGS = Path(__file__).resolve().parent.parent / "dags"
 
 
 def _read(path) -> list[dict]:
@@ -55,3 +56,23 @@ def test_daily_runs_export_their_own_day_exactly_once(airflow_harness, exotel_si
         assert {f"utc-midnight-{day:%d}", f"ist-midnight-{day:%d}"} <= expected
     first, second = exported.values()
     assert not set(first) & set(second)
+
+
+def test_a_deferrable_export_waits_for_the_settle_time_in_the_triggerer(airflow_harness, exotel_simulator):
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    exotel_simulator.add_call_record(date_created=end - timedelta(minutes=1), sid="settled")
+
+    result = airflow_harness.run_dag(
+        "exotel_calls_deferrable",
+        dags_folder=DAGS,
+        env={"AIRFLOW_CONN_EXOTEL_DEFAULT": exotel_simulator.connection_json()},
+        conf={"start": (end - timedelta(days=1)).isoformat(), "end": end.isoformat()},
+    )
+
+    result.assert_success()
+    assert [c["Sid"] for c in result.xcom("export_calls")] == ["settled"]
+    log = result.task_log("export_calls")
+    before, marker, _ = log.partition("running trigger in line")
+    assert marker, "the task did not defer"
+    assert "waiting in the triggerer" in before
+    assert exotel_simulator.request_count() == 1  # nothing read before the trigger fired
