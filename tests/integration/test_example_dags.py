@@ -237,7 +237,6 @@ def test_audience_dag_plans_checks_then_syncs_the_audience_into_a_new_list(
 ):
     result = airflow_harness.run_dag(
         "example_exotel_campaign_audience",
-    "example_exotel_daily_calls",
         dags_folder=EXAMPLE_DAGS,
         env=dag_env,
         conf={"existing": 40, "new": 10},
@@ -270,7 +269,6 @@ def test_audience_dag_stops_before_writing_when_the_plan_would_empty_the_list(
 
     result = airflow_harness.run_dag(
         "example_exotel_campaign_audience",
-    "example_exotel_daily_calls",
         dags_folder=EXAMPLE_DAGS,
         env=dag_env,
         conf={"existing": 20, "new": 0, "max_removals": 100},
