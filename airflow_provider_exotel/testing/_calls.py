@@ -9,10 +9,10 @@ only, like it), with Exotel's quirks:
   offset. Default range: the last 31 days. A range over 31 days, or a ``gte`` more than 183 days
   back, is refused with 400 and a ``RestException`` body.
 * ``PageSize`` 1..100 (default 50), ``SortBy=DateCreated:asc|desc`` (default desc), ``Status``,
-  ``Direction`` filters, cursors ``After``/``Before`` in ``Metadata.NextPageUri``/``PrevPageUri``.
+  ``Direction`` filters, the cursor ``After`` in ``Metadata.NextPageUri`` (``PrevPageUri`` is null).
 * Calls in progress are not listed; ``Duration``, ``Price`` and ``EndTime`` stay null until
   ``late_fields_delay`` seconds (default 120) after a call ends — on the simulator clock
-  (``sim.clock`` when there is one, else real time).
+  (``sim.clock.advance(…)`` moves it).
 * Its own request budget (family ``"voice"``), apart from the campaign APIs': off unless asked for
   (:meth:`set_voice_limit`, whose default is Exotel's 200 per 60 s, ``set_account_limit(...,
   family="voice")`` or CLI ``--voice-limit``).
@@ -121,8 +121,7 @@ class CallRecords:
             self._calls_faults.extend(kinds)
 
     def _calls_now(self) -> float:
-        clock = getattr(self, "clock", None)
-        return float(clock.now()) if clock is not None else time.time()
+        return float(self.clock.now())  # type: ignore[attr-defined]
 
     def _zone(self) -> ZoneInfo:
         return ZoneInfo(self.calls_timezone)
