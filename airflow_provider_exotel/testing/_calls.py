@@ -29,7 +29,6 @@ import bisect
 import json
 import random
 import threading
-import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
