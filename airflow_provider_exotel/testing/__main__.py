@@ -24,7 +24,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from airflow_provider_exotel.testing._calls import add_calls_arguments, apply_calls_arguments
+from airflow_provider_exotel.testing._calls_facade import add_calls_arguments, apply_calls_arguments
 from airflow_provider_exotel.testing._ratelimit import RESET_FORMATS
 from airflow_provider_exotel.testing.control import ENDPOINTS
 from airflow_provider_exotel.testing.simulator import ExotelSimulator

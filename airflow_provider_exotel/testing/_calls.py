@@ -1,7 +1,7 @@
 """Voice v1 call records for the simulator: ``GET /v1/Accounts/<sid>/Calls[.json]`` and ``Calls/<sid>``.
 
-A mixin of :class:`~airflow_provider_exotel.testing.simulator.ExotelSimulator` (standard library
-only, like it), with Exotel's quirks:
+An endpoint family (``CallsFamily``, in ``ENDPOINT_FAMILIES``; standard library only) with
+Exotel's quirks (the façade's methods for it, ``sim.seed_calls`` …, are in ``_calls_facade.py``):
 
 * JSON only with ``.json``; without it the answer is XML (``<TwilioResponse>``), as at Exotel.
 * ``DateCreated=gte:YYYY-MM-DD HH:MM:SS;lte:…`` (both inclusive) in the account's time zone
@@ -80,20 +80,17 @@ def _refusal(err: _Refused, as_json: bool) -> tuple[int, bytes, dict[str, str]]:
     return (err.status, *_encode(doc, as_json))
 
 
-class CallRecords:
-    """Mixin: the v1 ``Calls`` endpoints over an in-memory store of call records."""
+class CallsFamily:
+    """The v1 ``Calls`` endpoints (an endpoint family of ``ENDPOINT_FAMILIES``) over an in-memory
+    store of call records. The simulator's façade reaches it as ``sim.calls`` (see :class:`CallsFacade`).
+    """
 
-    #: seconds after a call ends before ``Duration``/``Price``/``EndTime`` are filled in
-    late_fields_delay: float = 120.0
-
-    # provided by ExotelSimulator
-    account_sid: str
-    seed: int
-    _expected_auth: str
-
-    def _init_calls(self) -> None:
+    def __init__(self, sim: Any) -> None:
+        self.sim = sim
         #: the account's time zone: v1 timestamps and the DateCreated filter are wall-clock times in it
         self.calls_timezone = "Asia/Kolkata"
+        #: seconds after a call ends before ``Duration``/``Price``/``EndTime`` are filled in
+        self.late_fields_delay = 120.0
         self._calls_lock = threading.RLock()
         self._calls: dict[str, dict[str, Any]] = {}
         self._call_keys: list[tuple[int, int, str]] = []  # (created epoch, seq, sid), sorted
@@ -108,7 +105,7 @@ class CallRecords:
     ) -> AccountWindow | None:
         """The voice family's budget: ``limit`` requests (Exotel's default: 200) per fixed ``window``
         seconds, with ``X-RateLimit-*`` headers; ``None`` removes it (the default: unlimited)."""
-        return self.set_account_limit(limit, window=window, headers=headers, family="voice")  # type: ignore[attr-defined]
+        return self.sim.set_account_limit(limit, window=window, headers=headers, family="voice")
 
     def add_calls_faults(self, *kinds: str) -> None:
         """Queue page faults for the next ``Calls`` list answers, one per answer, in order
@@ -120,7 +117,7 @@ class CallRecords:
             self._calls_faults.extend(kinds)
 
     def _calls_now(self) -> float:
-        return float(self.clock.now())  # type: ignore[attr-defined]
+        return float(self.sim.clock.now())
 
     def _zone(self) -> ZoneInfo:
         return ZoneInfo(self.calls_timezone)
@@ -191,7 +188,7 @@ class CallRecords:
         """
         high = _epoch(end) if end is not None else int(self._calls_now()) - 3600
         low = _epoch(start) if start is not None else int(high - days * 86400)
-        rng = random.Random(f"calls:{self.seed}:{len(self._calls)}")
+        rng = random.Random(f"calls:{self.sim.seed}:{len(self._calls)}")
         out = []
         for _ in range(n):
             status = rng.choices(STATUSES, weights=(70, 10, 10, 10))[0]
@@ -203,7 +200,7 @@ class CallRecords:
                     direction=rng.choice(DIRECTIONS),
                     to=f"+9198{rng.randrange(10**8):08d}",
                     from_=f"+9180{rng.randrange(10**8):08d}",
-                    sid=f"call{self.seed}x{len(self._calls):07d}{rng.randrange(16**6):06x}",
+                    sid=f"call{self.sim.seed}x{len(self._calls):07d}{rng.randrange(16**6):06x}",
                 )
             )
         return out
@@ -218,7 +215,7 @@ class CallRecords:
         """The call as the API shows it at ``now`` (a settled call's view is kept: it no longer changes)."""
         if now < record["end"] + self.late_fields_delay:
             return self._view(record, now)
-        key = (self.calls_timezone, self.late_fields_delay, self.account_sid)
+        key = (self.calls_timezone, self.late_fields_delay, self.sim.account_sid)
         cached = record.get("view")
         if cached is None or cached[0] != key:
             cached = record["view"] = (key, self._view(record, now))
@@ -237,7 +234,7 @@ class CallRecords:
             Sid=record["sid"],
             DateCreated=local(record["created"]),
             DateUpdated=local(record["end"] + self.late_fields_delay if settled else min(now, record["end"])),
-            AccountSid=self.account_sid,
+            AccountSid=self.sim.account_sid,
             To=record["to"],
             From=record["from"],
             Status=record["status"] if ended else "in-progress",
@@ -254,7 +251,7 @@ class CallRecords:
         return call
 
     # ------------------------------------------------------------------ HTTP
-    def _register_calls(self, routes: Any) -> None:
+    def register(self, routes: Any) -> None:
         """Register the v1 routes (testing/_routes.py); ``.json`` first, then the XML spellings."""
         for suffix in (".json", ""):
             routes.add("GET", f"Calls{suffix}", self._calls_list_answer, base="v1", name="Calls")
@@ -386,26 +383,6 @@ class CallRecords:
         return json.dumps(doc).encode()
 
 
-def add_calls_arguments(parser: Any) -> None:
-    """The command line's v1 options (``python -m airflow_provider_exotel.testing``)."""
-    parser.add_argument("--calls", type=int, default=0, help="number of v1 call records to seed")
-    parser.add_argument(
-        "--calls-days", type=float, default=7.0, help="seeded calls spread over the last N days"
-    )
-    parser.add_argument("--calls-timezone", default="Asia/Kolkata", help="account time zone of v1 timestamps")
-    parser.add_argument(
-        "--voice-limit", type=int, default=None, help="voice budget: requests per 60 s (Exotel: 200)"
-    )
-
-
-def apply_calls_arguments(sim: Any, args: Any) -> None:
-    sim.calls_timezone = args.calls_timezone
-    if args.voice_limit is not None:
-        sim.set_voice_limit(args.voice_limit)
-    if args.calls > 0:
-        sim.seed_calls(args.calls, days=args.calls_days)
-
-
 def _epoch(value: datetime | float) -> int:
     if isinstance(value, datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
@@ -468,4 +445,4 @@ def _xml(value: Any, tag: str | None = None) -> str:
     return inner if tag is None else f"<{tag}>{inner}</{tag}>"
 
 
-__all__ = ["CALL_FAULT_KINDS", "CallRecords", "add_calls_arguments", "apply_calls_arguments"]
+__all__ = ["CALL_FAULT_KINDS", "CallsFamily"]

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from airflow_provider_exotel.testing.__main__ import _parser
-from airflow_provider_exotel.testing._calls import apply_calls_arguments
+from airflow_provider_exotel.testing._calls_facade import apply_calls_arguments
 
 
 def _get(sim, path, **params):
