@@ -366,21 +366,28 @@ class CallsFamily:
         return low, high
 
     def _calls_fault(self, body: bytes, as_json: bool) -> bytes:
+        """Apply the next queued page fault; ``repeat_page`` answers the page served last again
+        (with its ``NextPageUri``), so repeats in a row keep a cursor chain from advancing."""
         with self._calls_lock:
             kind = self._calls_faults.popleft() if self._calls_faults else None
-            previous, self._last_calls_page = self._last_calls_page, body
-        if kind in (None, "none") or not as_json:
-            return body
-        if kind == "repeat_page":
-            return previous or body
-        doc = json.loads(body)
-        if kind == "short_page":
-            doc["Calls"] = doc["Calls"][: len(doc["Calls"]) // 2]
-        elif kind == "no_metadata":
-            del doc["Metadata"]
-        elif kind == "outside_window" and doc["Calls"]:
-            doc["Calls"][0]["DateCreated"] = "2000-01-01 00:00:00"
-        return json.dumps(doc).encode()
+            served = _page_fault(kind if as_json else None, body, self._last_calls_page)
+            self._last_calls_page = served
+        return served
+
+
+def _page_fault(kind: str | None, body: bytes, previous: bytes | None) -> bytes:
+    if kind in (None, "none"):
+        return body
+    if kind == "repeat_page":
+        return previous or body
+    doc = json.loads(body)
+    if kind == "short_page":
+        doc["Calls"] = doc["Calls"][: len(doc["Calls"]) // 2]
+    elif kind == "no_metadata":
+        del doc["Metadata"]
+    elif kind == "outside_window" and doc["Calls"]:
+        doc["Calls"][0]["DateCreated"] = "2000-01-01 00:00:00"
+    return json.dumps(doc).encode()
 
 
 def _epoch(value: datetime | float) -> int:

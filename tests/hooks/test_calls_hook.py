@@ -306,3 +306,12 @@ def test_a_next_page_uri_elsewhere_is_refused(uri):
         "After": "x",
         "PageSize": "50",
     }
+
+
+def test_a_cursor_chain_that_does_not_advance_fails(exotel_simulator, hook):
+    start = _midnight(2)
+    exotel_simulator.seed_calls(250, start=start, end=start + timedelta(hours=20))
+    exotel_simulator.add_calls_faults("none", "repeat_page", "repeat_page", "repeat_page")
+    with pytest.raises(ExotelRequestError, match="does not advance"):
+        list(hook.iter_calls(created_from=start, created_to=start + timedelta(days=1)))
+    assert len(_list_requests(exotel_simulator)) == 4
