@@ -24,6 +24,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from airflow_provider_exotel.testing._calls_facade import add_calls_arguments, apply_calls_arguments
 from airflow_provider_exotel.testing._ratelimit import RESET_FORMATS
 from airflow_provider_exotel.testing.control import ENDPOINTS
 from airflow_provider_exotel.testing.simulator import ExotelSimulator
@@ -96,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         default="allow",
         help="creating a number that exists makes a second contact (allow, default) or a per-item 409",
     )
+    add_calls_arguments(p)  # WIRE: v1 Calls (testing/_calls.py)
     p.add_argument("--ready-file", default=None, help="write the base URL to this file once listening")
     return p
 
@@ -132,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sim.seed_contacts(args.contacts)
     if args.lists:
         sim.seed_lists(args.lists, args.list_size)
+    apply_calls_arguments(sim, args)  # WIRE: v1 Calls (testing/_calls.py)
 
     stop = threading.Event()
 

@@ -41,6 +41,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from airflow_provider_exotel.testing._calls import CallsFamily  # WIRE: v1 Calls
+from airflow_provider_exotel.testing._calls_facade import CallsFacade  # WIRE: v1 Calls
 from airflow_provider_exotel.testing._clock import SimClock
 from airflow_provider_exotel.testing._contacts_family import (
     DUPLICATE_NUMBERS,
@@ -71,10 +73,14 @@ __all__ = [
 
 #: The endpoint families every simulator serves: ``factory(sim)`` builds one, which registers its
 #: routes (see ``testing/_routes.py``).
-ENDPOINT_FAMILIES: tuple[Callable[[ExotelSimulator], EndpointFamily], ...] = (ContactsFamily, ListsFamily)
+ENDPOINT_FAMILIES: tuple[Callable[[ExotelSimulator], EndpointFamily], ...] = (
+    ContactsFamily,
+    ListsFamily,
+    CallsFamily,  # WIRE: v1 Calls (testing/_calls.py)
+)
 
 
-class ExotelSimulator:
+class ExotelSimulator(CallsFacade):  # WIRE: sim.seed_calls, sim.add_call_record, sim.calls
     """Stateful fake of Exotel's APIs on ``127.0.0.1:<free port>``.
 
     Attributes settable at runtime: ``latency`` (seconds per request), ``rate_limit_per_minute``
