@@ -262,6 +262,17 @@ class _ExotelBaseOperator(BaseOperator):
             (_check_hook_params, self.hook_params),
         ]
 
+    def render_template(self, content: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+        """Render as Airflow does; a run date missing from the run fails at once, saying how to trigger."""
+        from airflow_provider_exotel._run_dates import render_or_fail
+
+        return render_or_fail(
+            lambda: super(_ExotelBaseOperator, self).render_template(content, context, *args, **kwargs),
+            context,
+            dag_id=self.dag_id,
+            task_id=self.task_id,
+        )
+
     def _check_arguments(self, *, at_runtime: bool) -> None:
         _check(self._checks(), at_runtime=at_runtime)
 
