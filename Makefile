@@ -83,8 +83,8 @@ dist: $(BUILD_STAMP)
 	$(BUILD_VENV)/bin/python -m build --outdir $(DIST) .
 
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_provider_exotel tests example_dags benchmarks
-	$(BIN)/ruff format --check airflow_provider_exotel tests example_dags benchmarks
+	$(BIN)/ruff check airflow_provider_exotel tests example_dags benchmarks scripts
+	$(BIN)/ruff format --check airflow_provider_exotel tests example_dags benchmarks scripts
 	$(BIN)/mypy airflow_provider_exotel
 
 clean:

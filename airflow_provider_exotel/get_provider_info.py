@@ -19,7 +19,9 @@ ACCOUNT_SID_HELP = (
     "Required. The account SID from the API settings page of the Exotel dashboard "
     "(the <sid> in https://api.exotel.com/v2/accounts/<sid>/)."
 )
-REGION_HELP = "singapore (api.exotel.com, default) or mumbai (api.in.exotel.com). Ignored when API host is set."
+REGION_HELP = (
+    "singapore (api.exotel.com, default) or mumbai (api.in.exotel.com). Ignored when API host is set."
+)
 TIMEZONE_HELP = (
     f"IANA time zone of the account (e.g. {DEFAULT_TIMEZONE}, Asia/Singapore): call records' timestamps "
     f"are read in it. Empty = {DEFAULT_TIMEZONE}."

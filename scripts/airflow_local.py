@@ -45,7 +45,9 @@ class Stop(Exception):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--home", type=Path, default=ROOT / ".airflow-local", help="AIRFLOW_HOME (kept between runs)")
+    p.add_argument(
+        "--home", type=Path, default=ROOT / ".airflow-local", help="AIRFLOW_HOME (kept between runs)"
+    )
     p.add_argument("--port", type=int, default=8080, help="API server / UI port; 0 picks a free one")
     p.add_argument("--simulator-port", type=int, default=8089, help="simulator port; 0 picks a free one")
     p.add_argument("--contacts", type=int, default=500, help="contacts the simulator starts with")
@@ -254,7 +256,9 @@ def run(args: argparse.Namespace, processes: Processes) -> None:
     start_airflow(processes, env, port)
     probe = requests.Session()
     probe.trust_env = False
-    wait_for("the API server", lambda: probe.get(f"{base_url}/api/v2/monitor/health", timeout=5).ok, processes)
+    wait_for(
+        "the API server", lambda: probe.get(f"{base_url}/api/v2/monitor/health", timeout=5).ok, processes
+    )
     api = login(base_url, settings["password"])
     set_connection(api, base_url, connection)
     dags = wait_for("the example DAGs", lambda: example_dag_count(api, base_url), processes)

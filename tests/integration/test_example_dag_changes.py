@@ -25,7 +25,9 @@ def _xcom_keys(result, task_id: str) -> set[str]:
     return {key for (key,) in rows}
 
 
-def test_sync_example_rerun_over_an_up_to_date_list_sends_no_update(airflow_harness, exotel_simulator, tmp_path):
+def test_sync_example_rerun_over_an_up_to_date_list_sends_no_update(
+    airflow_harness, exotel_simulator, tmp_path
+):
     exotel_simulator.seed_contacts(60)
     exotel_simulator.seed_lists(1, 25)
     members = exotel_simulator.lists["list0"]

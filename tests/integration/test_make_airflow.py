@@ -106,7 +106,9 @@ def _api(info: dict[str, Any]) -> requests.Session:
     api = requests.Session()
     api.trust_env = False
     token = api.post(
-        f"{info['url']}/auth/token", json={"username": info["username"], "password": info["password"]}, timeout=30
+        f"{info['url']}/auth/token",
+        json={"username": info["username"], "password": info["password"]},
+        timeout=30,
     )
     assert token.status_code == 201, token.text
     api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"

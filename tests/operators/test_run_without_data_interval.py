@@ -23,7 +23,9 @@ from airflow_provider_exotel.operators.contacts import (
     ExotelFetchListContactsOperator,
 )
 
-EXAMPLE = Path(__file__).resolve().parent.parent.parent / "example_dags" / "example_exotel_incremental_export.py"
+EXAMPLE = (
+    Path(__file__).resolve().parent.parent.parent / "example_dags" / "example_exotel_incremental_export.py"
+)
 
 
 def _example_task() -> Any:
@@ -66,7 +68,9 @@ def test_incremental_example_renders_one_interval_when_the_run_has_one() -> None
 
 @pytest.mark.parametrize("template", ["{{ ds }}", "{{ logical_date.isoformat() }}", "{{ ts_nodash }}"])
 def test_any_run_date_missing_from_the_run_fails_at_once(template: str) -> None:
-    task = ExotelFetchListContactsOperator(task_id="fetch", list_sid="list0", output_path=f"/tmp/x/{template}")
+    task = ExotelFetchListContactsOperator(
+        task_id="fetch", list_sid="list0", output_path=f"/tmp/x/{template}"
+    )
     with pytest.raises(AirflowFailException, match="no data interval"):
         task.render_template_fields(_context_without_run_dates(task), jinja_env=jinja2.Environment(
             undefined=jinja2.StrictUndefined
