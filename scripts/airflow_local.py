@@ -238,9 +238,17 @@ def login(base_url: str, password: str) -> requests.Session:
     return api
 
 
-def example_dag_count(api: requests.Session, base_url: str) -> int:
-    dags = api.get(f"{base_url}/api/v2/dags", params={"tags": "example", "limit": 100}, timeout=10)
-    return dags.json()["total_entries"] if dags.ok else 0
+def parsed_example_dags(api: requests.Session, base_url: str) -> int:
+    """How many DAGs are listed once every ``example_dags/example_*.py`` is parsed; 0 before that.
+
+    A file counts as parsed when a DAG of it is listed or it has an import error (shown in the UI).
+    """
+    files = {path.name for path in (ROOT / "example_dags").glob("example_*.py")}
+    dags = api.get(f"{base_url}/api/v2/dags", params={"limit": 1000}, timeout=10).json()["dags"]
+    errors = api.get(f"{base_url}/api/v2/importErrors", params={"limit": 1000}, timeout=10).json()
+    seen = {Path(d["fileloc"]).name for d in dags}
+    seen |= {Path(e["filename"]).name for e in errors["import_errors"]}
+    return len(dags) if files <= seen else 0
 
 
 def run(args: argparse.Namespace, processes: Processes) -> None:
@@ -259,9 +267,9 @@ def run(args: argparse.Namespace, processes: Processes) -> None:
     wait_for(
         "the API server", lambda: probe.get(f"{base_url}/api/v2/monitor/health", timeout=5).ok, processes
     )
-    api = login(base_url, settings["password"])
-    set_connection(api, base_url, connection)
-    dags = wait_for("the example DAGs", lambda: example_dag_count(api, base_url), processes)
+    api = wait_for("the login", lambda: login(base_url, settings["password"]), processes)
+    wait_for("the connection", lambda: set_connection(api, base_url, connection) or True, processes)
+    dags = wait_for("the example DAGs", lambda: parsed_example_dags(api, base_url), processes)
     pids = {name: proc.pid for name, proc in processes.procs.items()}
     if args.ready_file:
         info = {"url": base_url, "username": USER, "password": settings["password"], "pids": pids}
