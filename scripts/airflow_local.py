@@ -213,14 +213,16 @@ def set_connection(api: requests.Session, base_url: str, connection: dict[str, A
 
 
 def start_airflow(processes: Processes, env: dict[str, str], port: int) -> None:
-    migrate = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=(processes.logs / "db-migrate.log").open("ab"),
-        stderr=subprocess.STDOUT,
-        check=False,
-    )
+    print("airflow db migrate (the first start creates the database) ...", flush=True)
+    with (processes.logs / "db-migrate.log").open("ab") as log:
+        migrate = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
     if migrate.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed; see {processes.logs / 'db-migrate.log'}")
     api = ["-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
@@ -262,6 +264,7 @@ def run(args: argparse.Namespace, processes: Processes) -> None:
     connection = start_simulator(processes, args, settings)
     env = airflow_env(home, base_url, settings)
     start_airflow(processes, env, port)
+    print(f"Started {', '.join(processes.procs)}; waiting for the API server and the DAGs ...", flush=True)
     probe = requests.Session()
     probe.trust_env = False
     wait_for(
