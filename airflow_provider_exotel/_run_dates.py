@@ -4,8 +4,8 @@ On Airflow 3 a run triggered without a logical date (the REST API's and ``airflo
 default, and the UI's trigger form without one) has no data interval: ``{{ data_interval_start }}``
 and the other date keys are missing from the context, and rendering raises ``UndefinedError``. No
 retry can heal that, so the task fails at once (``AirflowFailException``: no retries) with a message
-saying how to trigger the DAG instead. Operators call :func:`render_or_fail` from ``render_template``.
-Cheap to import.
+saying how to trigger the DAG instead. Operators and sensors get it from :class:`RunDatesRendering`
+(before ``BaseOperator`` in their bases). Cheap to import.
 """
 
 from __future__ import annotations
@@ -87,4 +87,17 @@ def render_or_fail(render: Callable[[], Any], context: Any, *, dag_id: str, task
         raise AirflowFailException(explain(name, dag_id, task_id)) from error
 
 
-__all__ = ["RUN_DATE_KEYS", "explain", "missing_run_date", "render_or_fail"]
+class RunDatesRendering:
+    """Mixin for an operator or sensor (listed before ``BaseOperator``): see the module docstring."""
+
+    def render_template(self, content: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+        render = super().render_template  # type: ignore[misc]
+        return render_or_fail(
+            lambda: render(content, context, *args, **kwargs),
+            context,
+            dag_id=getattr(self, "dag_id", "?"),
+            task_id=getattr(self, "task_id", "?"),
+        )
+
+
+__all__ = ["RUN_DATE_KEYS", "RunDatesRendering", "explain", "missing_run_date", "render_or_fail"]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_exotel._compat import is_os_path, iter_lines
+from airflow_provider_exotel._run_dates import RunDatesRendering
 from airflow_provider_exotel._validation import (
     MAX_BULK_UPDATE,
     MAX_PAGE_SIZE,
@@ -242,8 +243,11 @@ def _duration(seconds: float) -> str:
 # --------------------------------------------------------------------------------------------------
 # Shared base: connection and hook
 # --------------------------------------------------------------------------------------------------
-class _ExotelBaseOperator(BaseOperator):
-    """Connection id, optional hook arguments and the lazily created hook."""
+class _ExotelBaseOperator(RunDatesRendering, BaseOperator):
+    """Connection id, optional hook arguments and the lazily created hook.
+
+    A template naming a run date the run lacks fails at once (``RunDatesRendering``).
+    """
 
     def __init__(
         self,
@@ -261,17 +265,6 @@ class _ExotelBaseOperator(BaseOperator):
             (lambda v: _check_str("exotel_conn_id", v), self.exotel_conn_id),
             (_check_hook_params, self.hook_params),
         ]
-
-    def render_template(self, content: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
-        """Render as Airflow does; a run date missing from the run fails at once, saying how to trigger."""
-        from airflow_provider_exotel._run_dates import render_or_fail
-
-        return render_or_fail(
-            lambda: super(_ExotelBaseOperator, self).render_template(content, context, *args, **kwargs),
-            context,
-            dag_id=self.dag_id,
-            task_id=self.task_id,
-        )
 
     def _check_arguments(self, *, at_runtime: bool) -> None:
         _check(self._checks(), at_runtime=at_runtime)

@@ -83,3 +83,13 @@ def test_other_undefined_names_are_left_to_airflow() -> None:
         task.render_template_fields(
             _context_without_run_dates(task), jinja_env=jinja2.Environment(undefined=jinja2.StrictUndefined)
         )
+
+
+def test_sensor_waiting_for_contacts_created_in_the_interval_fails_at_once_too() -> None:
+    from airflow_provider_exotel.sensors.contacts import ExotelContactsSensor
+
+    sensor = ExotelContactsSensor(task_id="wait", created_after="{{ data_interval_start }}")
+    with pytest.raises(AirflowFailException, match="data_interval_start"):
+        sensor.render_template_fields(
+            _context_without_run_dates(sensor), jinja_env=jinja2.Environment(undefined=jinja2.StrictUndefined)
+        )
