@@ -1,4 +1,4 @@
-# Two commands for a fresh machine: `make test` and `make demo`. Both create the venv when missing.
+# Commands for a fresh machine: `make test`, `make demo`, `make airflow`. Each creates the venv when missing.
 #   make test                 # Airflow 3.3 (default)
 #   make test AIRFLOW=2.11    # Airflow 2.11, in its own venv
 PYTHON ?= python3
@@ -20,7 +20,7 @@ CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
 PYTEST_ARGS ?=
 DIST ?= dist
 
-.PHONY: venv versions test demo bench lint dist clean constraints
+.PHONY: venv versions test demo airflow bench lint dist clean constraints
 
 venv: $(STAMP)
 
@@ -58,18 +58,34 @@ constraints:
 demo: $(STAMP)
 	$(BIN)/python example_dags/demo.py
 
+# a local multi-process Airflow 3 (api-server, scheduler, dag-processor, triggerer) on example_dags/ with
+# the simulator and the exotel_default connection; Ctrl-C stops it all (scripts/airflow_local.py; ARGS:
+# e.g. ARGS='--port 8081', see `python scripts/airflow_local.py --help`)
+ARGS ?=
+airflow: $(STAMP)
+	$(BIN)/python scripts/airflow_local.py $(ARGS)
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
-# wheel + sdist into $(DIST)/ (install one with: pip install dist/airflow_provider_exotel-*.whl)
-dist: $(STAMP)
+# wheel + sdist into $(DIST)/ (install one with: pip install dist/airflow_provider_exotel-*.whl). Needs only
+# `build` in a small venv of its own: `python -m build` makes the wheel in an isolated environment
+# with the build backend (hatchling), never the dev environment (Airflow, test and lint tools).
+BUILD_VENV ?= .venv-build
+BUILD_STAMP := $(BUILD_VENV)/.installed-build
+$(BUILD_STAMP):
+	test -x $(BUILD_VENV)/bin/python || $(PYTHON) -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/python -m pip install -q --upgrade pip build
+	touch $@
+
+dist: $(BUILD_STAMP)
 	rm -f $(DIST)/airflow_provider_exotel-*
-	$(BIN)/python -m build --outdir $(DIST) .
+	$(BUILD_VENV)/bin/python -m build --outdir $(DIST) .
 
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_provider_exotel tests example_dags benchmarks
-	$(BIN)/ruff format --check airflow_provider_exotel tests example_dags benchmarks
+	$(BIN)/ruff check airflow_provider_exotel tests example_dags benchmarks scripts
+	$(BIN)/ruff format --check airflow_provider_exotel tests example_dags benchmarks scripts
 	$(BIN)/mypy airflow_provider_exotel
 
 clean:
-	rm -rf .venv .venv-2.11 .venv-constraints-* .demo build dist *.egg-info
+	rm -rf .venv .venv-2.11 .venv-build .venv-constraints-* .demo .airflow-local build dist *.egg-info

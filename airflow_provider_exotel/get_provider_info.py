@@ -9,8 +9,23 @@ from typing import Any
 
 #: Region names offered by the connection form, the default first (hooks/contacts.py maps them to hosts).
 REGION_CHOICES = ("singapore", "mumbai")
-#: Shown as the Account SID field's suggestion (and in its placeholder on Airflow 2.x).
-ACCOUNT_SID_EXAMPLE = "your_account_sid"
+#: The account's time zone (IANA name) when the connection has no ``timezone`` extra: call records'
+#: timestamps carry no offset and are read in it.
+DEFAULT_TIMEZONE = "Asia/Kolkata"
+#: Where the package's documentation lives (the Providers page links to it).
+DOCUMENTATION_URL = "https://pypi.org/project/airflow-provider-exotel/"
+
+ACCOUNT_SID_HELP = (
+    "Required. The account SID from the API settings page of the Exotel dashboard "
+    "(the <sid> in https://api.exotel.com/v2/accounts/<sid>/)."
+)
+REGION_HELP = (
+    "singapore (api.exotel.com, default) or mumbai (api.in.exotel.com). Ignored when API host is set."
+)
+TIMEZONE_HELP = (
+    f"IANA time zone of the account (e.g. {DEFAULT_TIMEZONE}, Asia/Singapore): call records' timestamps "
+    f"are read in it. Empty = {DEFAULT_TIMEZONE}."
+)
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": [],
@@ -19,33 +34,37 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "password": "API token",
         "host": "API host (optional)",
     },
+    # Airflow 2.x shows these in the inputs; Airflow 3 only for the standard fields (the extra
+    # fields' hints are the conn-fields descriptions below). Hints, never values one could save.
     "placeholders": {
         "login": "API key from the Exotel dashboard (API settings)",
         "password": "API token",
         "host": "empty = api.exotel.com; or a full URL such as http://127.0.0.1:8089",
         "schema": "https",
         "port": "optional",
-        "account_sid": ACCOUNT_SID_EXAMPLE,
+        "account_sid": "from the API settings page of the Exotel dashboard",
         "region": "singapore or mumbai",
+        "timezone": DEFAULT_TIMEZONE,
     },
 }
 
-#: Airflow 3.2+ builds the extra fields of the connection form from this (JSON-schema per field).
-#: What reaches the form there: ``label`` (the title), ``description``, the schema's ``default`` (the
-#: field's initial value), ``enum`` + ``values_display`` (a dropdown with readable labels) and
-#: ``examples`` (suggestions, and a "Start typing to see options" placeholder). ``ui-field-behaviour``
-#: placeholders only reach the standard fields. Region is a plain string enum with a default: no
-#: ``null`` option, and the form starts on ``singapore`` instead of saving ``"region": null``.
+#: Airflow 3.2+ builds the extra fields of the connection form from this (JSON schema per field;
+#: rendered by the UI's FlexibleForm, as DAG params are). What reaches the form: ``label`` (title),
+#: ``description`` (the hint under the field), ``default`` (initial value on Add), ``enum`` +
+#: ``values_display`` (a dropdown). A ``type`` without ``"null"`` marks the field required (red while
+#: empty); ``examples`` turns a text field into a suggestion box ("Start typing to see options") whose
+#: suggestions can be saved as values — so Account SID is a plain, nullable text field with its hint
+#: in the description (the hook names a missing one clearly). Region has a default and no null
+#: option, so the form starts on ``singapore`` instead of saving ``"region": null``.
 CONN_FIELDS: dict[str, Any] = {
     "account_sid": {
         "label": "Account SID",
-        "description": "Your Exotel account SID (API settings page of the Exotel dashboard). Required.",
-        "schema": {"type": "string", "minLength": 1, "examples": [ACCOUNT_SID_EXAMPLE]},
+        "description": ACCOUNT_SID_HELP,
+        "schema": {"type": ["string", "null"]},
     },
     "region": {
         "label": "Region",
-        "description": "singapore (api.exotel.com, default) or mumbai (api.in.exotel.com). "
-        "Ignored when API host is set.",
+        "description": REGION_HELP,
         "schema": {
             "type": "string",
             "enum": list(REGION_CHOICES),
@@ -55,6 +74,11 @@ CONN_FIELDS: dict[str, Any] = {
                 "mumbai": "Mumbai (api.in.exotel.com)",
             },
         },
+    },
+    "timezone": {
+        "label": "Time zone",
+        "description": TIMEZONE_HELP,
+        "schema": {"type": ["string", "null"], "default": DEFAULT_TIMEZONE},
     },
 }
 
@@ -67,6 +91,7 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Exotel",
         "description": "Hook, operators, sensor and trigger for Exotel's v2 Contacts API.",
         "versions": [__version__],
+        "documentation-url": DOCUMENTATION_URL,
         "integrations": [
             {
                 "integration-name": "Exotel",

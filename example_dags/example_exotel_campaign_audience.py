@@ -82,7 +82,8 @@ def example_exotel_campaign_audience():
         dry_run=True,
     )
 
-    @task
+    # multiple_outputs=False: one XCom (the dict), not one per key (inferred from "-> dict" on some versions)
+    @task(multiple_outputs=False)
     def check_plan(plan: dict, params=None) -> dict:
         """Guard rail between the dry run and the real sync."""
         print(f"plan: {plan}")
@@ -104,7 +105,7 @@ def example_exotel_campaign_audience():
         max_failures=MAX_FAILURES,
     )
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", multiple_outputs=False)
     def report(failed_path: str, ti=None) -> dict:
         """Log the outcome; fail the run if the sync did not complete."""
         result = ti.xcom_pull(task_ids="sync_audience")

@@ -60,7 +60,7 @@ def example_exotel_export_contacts():
     doc_md=__doc__,
 )
 def example_exotel_export_consumer():
-    @task
+    @task(multiple_outputs=False)  # one XCom, not one per key of the dict
     def summarise_export() -> dict:
         """Count the exported contacts per tag, reading the file as a stream."""
         tags: Counter[str] = Counter()

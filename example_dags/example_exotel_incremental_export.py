@@ -11,6 +11,12 @@ A run costs about ``k/19 + 2·log2(N) + 3`` requests for k new contacts of an N-
 at Exotel's default 30 requests/min, a day of 500 new contacts in a 100,000-contact account takes
 about two minutes instead of nearly three hours.
 
+Triggered by hand, give the run a logical date, which decides its interval (the day before it):
+``airflow dags trigger example_exotel_incremental_export --logical-date 2024-06-02T00:00:00+00:00``,
+``"logical_date": "2024-06-02T00:00:00Z"`` in ``POST /api/v2/dags/<dag_id>/dagRuns``, or the trigger
+form's logical date. On Airflow 3 a run triggered without one has no data interval: the task fails
+at once (no retries) with a message saying this, instead of retrying an error no retry can heal.
+
 If a try fails or its worker is killed mid-export, the next try of the task goes on from the last
 contact written (the file is local and keyed by its path), so retries do not re-read the day.
 """

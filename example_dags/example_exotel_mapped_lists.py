@@ -40,7 +40,7 @@ def example_exotel_mapped_lists():
         hook_params={"concurrency": 2},
     ).expand(list_sid=LIST_SIDS)
 
-    @task
+    @task(multiple_outputs=False)  # one XCom, not one per key of the dict
     def summarise(results: list[dict]) -> dict:
         """Total contacts fetched across the lists, and where each list went."""
         results = list(results)

@@ -4,8 +4,9 @@
 
 * ``wait_for_contacts`` — ExotelContactsSensor: the list has at least ``min_count`` contacts.
 * ``fetch_list_contacts`` — streams the list's contacts to ``<data dir>/sync/<run>/contacts.jsonl``.
-* ``transform`` — normalises names (trimmed, title case), sets ``tag`` and writes the updates to
-  ``updates.jsonl`` (plus any ``extra_sids``, e.g. sids that no longer exist, to see failures).
+* ``transform`` — normalises names (trimmed, title case), sets ``tag`` and writes only the contacts
+  whose fields actually change to ``updates.jsonl`` (plus any ``extra_sids``, e.g. sids that no
+  longer exist, to see failures): a second run over an up-to-date list updates nothing.
 * ``update_contacts`` — bulk update from that file; contacts Exotel rejects go to ``failed.jsonl``
   (replayable with ``input_path=``); the task fails when more than ``MAX_FAILURES`` were rejected.
 * ``report`` — always runs; logs what was updated and what failed, and fails the run when the
@@ -82,23 +83,28 @@ def example_exotel_sync_contacts():
 
     @task
     def transform(fetched: dict, updates_path: str, params=None) -> str:
-        """Normalise names and tag every contact; write the updates as JSON Lines."""
+        """Normalise names and tag the contacts; write only the real changes as JSON Lines."""
         out = Path(updates_path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        count = 0
+        count = unchanged = 0
         with open(fetched["path"], encoding="utf-8") as src, out.open("w", encoding="utf-8") as dst:
             for line in src:
                 contact = json.loads(line)
-                update = {"sid": contact["sid"], "tag": params["tag"]}
+                wanted = {"tag": params["tag"]}
                 for field in ("first_name", "last_name"):
                     if isinstance(contact.get(field), str):
-                        update[field] = " ".join(contact[field].split()).title()
-                dst.write(json.dumps(update) + "\n")
+                        wanted[field] = " ".join(contact[field].split()).title()
+                # only the fields that differ: a re-run over an up-to-date list sends no update at all
+                changes = {field: value for field, value in wanted.items() if contact.get(field) != value}
+                if not changes:
+                    unchanged += 1
+                    continue
+                dst.write(json.dumps({"sid": contact["sid"], **changes}) + "\n")
                 count += 1
             for sid in params["extra_sids"]:
                 dst.write(json.dumps({"sid": sid, "tag": params["tag"]}) + "\n")
                 count += 1
-        print(f"wrote {count} updates to {out}")
+        print(f"wrote {count} updates to {out}; {unchanged} contact(s) already up to date")
         return str(out)
 
     updates_path = transform(fetch_list_contacts.output, RUN_DIR + "/updates.jsonl")
@@ -111,7 +117,8 @@ def example_exotel_sync_contacts():
         batch_size=1000,
     )
 
-    @task(trigger_rule="all_done")
+    # multiple_outputs=False: one XCom (the dict), not one per key (inferred from "-> dict" on some versions)
+    @task(trigger_rule="all_done", multiple_outputs=False)
     def report(failed_path: str, ti=None) -> dict:
         """Log the outcome; fail the run if the update did not complete."""
         result = ti.xcom_pull(task_ids="update_contacts")

@@ -95,26 +95,24 @@ class ExotelContactsHook(ContactsMixin, ListsMixin, ExotelBaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields of the connection form (Airflow 2.x)."""
+        """Extra fields of the connection form (Airflow 2.x; 3.2+ reads the provider info's conn-fields)."""
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from flask_babel import lazy_gettext
         from wtforms import StringField
 
+        from airflow_provider_exotel.get_provider_info import CONN_FIELDS
+
         # Not InputRequired: Airflow 2.x puts every provider's extra fields in one form, so a required
         # field here would block saving connections of every other type. The hook names a missing
-        # account_sid clearly instead.
+        # account_sid clearly instead. A default shows on Add and on Edit of an extra without the key.
         return {
-            "account_sid": StringField(
-                lazy_gettext("Account SID"),
+            name: StringField(
+                lazy_gettext(field["label"]),
                 widget=BS3TextFieldWidget(),
-                description="Required. Your Exotel account SID (API settings page of the Exotel dashboard).",
-            ),
-            "region": StringField(
-                lazy_gettext("Region"),
-                widget=BS3TextFieldWidget(),
-                description="singapore (api.exotel.com, default) or mumbai (api.in.exotel.com). "
-                "Ignored when API host is set.",
-            ),
+                description=field["description"],
+                default=field["schema"].get("default"),
+            )
+            for name, field in CONN_FIELDS.items()
         }
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_exotel._run_dates import RunDatesRendering
 from airflow_provider_exotel._validation import (
     check_created_range,
     check_hook_params,
@@ -94,8 +95,10 @@ def run_checks(checks: Iterable[Check], *, at_runtime: bool) -> None:
             check(value)
 
 
-class ExotelBaseOperator(BaseOperator):
+class ExotelBaseOperator(RunDatesRendering, BaseOperator):
     """Connection id, optional hook arguments and the lazily created hook.
+
+    A template naming a run date the run lacks fails at once (``RunDatesRendering``).
 
     :param exotel_conn_id: id of the ``exotel`` connection.
     :param hook_params: extra :class:`ExotelContactsHook` arguments.

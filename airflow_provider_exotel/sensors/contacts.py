@@ -24,6 +24,7 @@ from airflow_provider_exotel._contacts_check import (
     is_permanent,
     is_template,
 )
+from airflow_provider_exotel._run_dates import RunDatesRendering
 from airflow_provider_exotel.exceptions import (
     ExotelAuthError,
     ExotelError,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 FIRST_CHECK_TIMEOUT = 5.0
 
 
-class ExotelContactsSensor(BaseSensorOperator):
+class ExotelContactsSensor(RunDatesRendering, BaseSensorOperator):
     """Wait until the contacts of an Exotel account (or of one list) are there.
 
     Succeeds when the contacts number at least ``min_count`` and, when ``created_after`` is given,

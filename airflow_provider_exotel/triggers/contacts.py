@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+from asgiref.sync import sync_to_async
 
 from airflow_provider_exotel._contacts_check import (
     check_contacts,
@@ -91,12 +92,15 @@ class ExotelContactsTrigger(BaseTrigger):
         )
 
     def _make_hook(self) -> ExotelContactsHook:
+        """Import and build the hook; blocking work, so :meth:`run` calls it in a worker thread."""
         from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 
         return ExotelContactsHook(self.exotel_conn_id, **self.hook_params)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = self._make_hook()
+        # The hook's import (requests, tenacity, the HTTP provider) and set-up block for a moment: done
+        # in a worker thread so the triggerer's event loop, shared by every trigger, stays free.
+        hook = await sync_to_async(self._make_hook, thread_sensitive=False)()
         try:
             payload = await self._wait(hook)
         finally:
@@ -106,8 +110,6 @@ class ExotelContactsTrigger(BaseTrigger):
 
     async def _wait(self, hook: ExotelContactsHook) -> dict[str, Any]:
         """Check every ``poke_interval`` seconds; return the payload of the one event to fire."""
-        from asgiref.sync import sync_to_async
-
         from airflow_provider_exotel.exceptions import (
             ExotelAuthError,
             ExotelError,

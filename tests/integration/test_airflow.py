@@ -238,7 +238,7 @@ def test_connection_form_relabels_login_password_and_host(api_server: ApiServer)
 def test_connection_form_asks_for_account_sid_and_region(api_server: ApiServer) -> None:
     extra = _exotel_meta(api_server)["extra_fields"]
     assert extra["account_sid"]["schema"]["title"] == "Account SID"
-    assert extra["account_sid"]["schema"]["type"] == "string"  # required: not nullable
+    assert "Required" in extra["account_sid"]["description"]  # a hint; nullable, so not red while empty
     assert extra["region"]["schema"]["title"] == "Region"
     assert {"singapore", "mumbai"} <= set(extra["region"]["schema"]["enum"])
 
@@ -294,11 +294,12 @@ def test_connection_form_region_offers_singapore_and_mumbai_with_singapore_prese
 
 
 @only_airflow_3
-def test_connection_form_account_sid_shows_a_placeholder(api_server: ApiServer) -> None:
-    # Airflow 3's form shows a placeholder (and suggestions) for a string field with ``examples``;
-    # ui-field-behaviour placeholders only reach the standard fields
-    schema = _exotel_meta(api_server)["extra_fields"]["account_sid"]["schema"]
-    assert schema["examples"] and all(isinstance(e, str) and e for e in schema["examples"])
+def test_connection_form_account_sid_is_plain_text_with_a_hint(api_server: ApiServer) -> None:
+    # ``examples`` would make it a suggestion box whose suggestion can be saved as the value;
+    # ui-field-behaviour placeholders only reach the standard fields, so the hint is the description
+    account_sid = _exotel_meta(api_server)["extra_fields"]["account_sid"]
+    assert "examples" not in account_sid["schema"]
+    assert "API settings" in account_sid["description"]
 
 
 @only_airflow_3
