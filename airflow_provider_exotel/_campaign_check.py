@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
+from airflow_provider_exotel.exceptions import (
+    ExotelAuthError,
+    ExotelError,
+    ExotelRequestError,
+    ExotelValidationError,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_exotel.hooks.campaigns import ExotelCampaignsHook
@@ -106,7 +111,9 @@ def check_states(name: str, value: Any) -> tuple[str, ...]:
     states = tuple(normalize_status(s) for s in items)
     unknown = [s for s in states if s not in KNOWN_STATES]
     if unknown:
-        raise ExotelValidationError(f"{name} has unknown status(es) {unknown}; expected some of {list(KNOWN_STATES)}")
+        raise ExotelValidationError(
+            f"{name} has unknown status(es) {unknown}; expected some of {list(KNOWN_STATES)}"
+        )
     return states
 
 
@@ -125,9 +132,39 @@ def check_seconds(name: str, value: Any, *, optional: bool = False) -> float | N
         return None
     if isinstance(value, timedelta):
         value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or value == float("inf"):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not value > 0
+        or value == float("inf")
+    ):
         raise ExotelValidationError(f"{name} must be a number of seconds > 0 (or a timedelta), got {value!r}")
     return float(value)
+
+
+def event_result(event: Any, timeout_error: type[Exception]) -> dict[str, Any]:
+    """The campaign an :class:`ExotelCampaignTrigger` event carries, or the error it reports.
+
+    :param event: the trigger's payload.
+    :param timeout_error: raised for a timeout (the sensor's ``AirflowSensorTimeout``).
+    """
+    if not isinstance(event, Mapping):
+        raise ExotelError(f"Exotel campaign trigger returned no usable event: {event!r}")
+    status = event.get("status")
+    campaign = event.get("campaign")
+    if status == "success" and isinstance(campaign, dict):
+        return campaign
+    message = str(event.get("message") or f"Exotel campaign trigger failed: {event!r}")
+    if status == "failed" and isinstance(campaign, dict):
+        raise ExotelCampaignFailedError(failure_message(campaign))
+    reason = event.get("reason")
+    if reason == "timeout":
+        raise timeout_error(message)
+    if reason == "auth":
+        raise ExotelAuthError(message)
+    if reason == "invalid":
+        raise ExotelValidationError(message)
+    raise ExotelRequestError(message)
 
 
 __all__ = [
@@ -140,6 +177,7 @@ __all__ = [
     "check_state_sets",
     "describe",
     "evaluate",
+    "event_result",
     "failure_message",
     "is_permanent",
     "normalize_status",

@@ -14,9 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_exotel._campaign_check import normalize_status
-from airflow_provider_exotel._validation import check_max_records, parse_timestamp
-from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelRequestError
-from airflow_provider_exotel.hooks._campaigns import (
+from airflow_provider_exotel._campaign_input import (
     ACTIONS,
     CALLBACKS,
     STATUSES,
@@ -25,6 +23,10 @@ from airflow_provider_exotel.hooks._campaigns import (
     check_campaign_id,
     check_status,
     check_text,
+)
+from airflow_provider_exotel._validation import check_max_records, parse_timestamp
+from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelRequestError
+from airflow_provider_exotel.hooks._campaigns import (
     created_since,
     first_item,
     item_outcome,
@@ -183,7 +185,9 @@ class ExotelCampaignsHook(ExotelContactsHook):
                     status=exc.status,
                 ) from None
             if found is not None:
-                self.log.info("Exotel campaign %s (%r) was created by the lost request", found.get("id"), name)
+                self.log.info(
+                    "Exotel campaign %s (%r) was created by the lost request", found.get("id"), name
+                )
                 return found
         raise ExotelRequestError(
             f"{exc}; no campaign named {name!r} was created since the request was sent, and it is not "
@@ -276,7 +280,9 @@ class ExotelCampaignsHook(ExotelContactsHook):
                     if current.get("status") == leads_to:
                         return current
                     raise
-                self.log.warning("Exotel PUT %s: answer lost (%s); %s not applied, re-sending", endpoint, exc, verb)
+                self.log.warning(
+                    "Exotel PUT %s: answer lost (%s); %s not applied, re-sending", endpoint, exc, verb
+                )
                 continue
             except ExotelRequestError as exc:
                 if exc.status is None or not 400 <= exc.status < 500 or exc.status in (401, 403, 429):

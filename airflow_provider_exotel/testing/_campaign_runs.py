@@ -185,7 +185,9 @@ class CampaignRun:
             at = max(at, _epoch(self.rows[-1]["date_created"]))  # rows stay in time order
         callee = self.callees[i]
         sid = hashlib.sha1(f"{self.id}:{i}".encode()).hexdigest()
-        duration = 10 + hashlib.sha256(callee.number.encode()).digest()[1] % 110 if outcome == "completed" else 0
+        duration = (
+            10 + hashlib.sha256(callee.number.encode()).digest()[1] % 110 if outcome == "completed" else 0
+        )
         row = {
             "call_sid": sid,
             "number": callee.number,
@@ -231,7 +233,12 @@ class CampaignRun:
         for row in self.rows:
             counts[row["status"]] += 1
         total = len(self.callees) if self.callees else len(self.data.get("from") or ())
-        return {"total": total, "dialled": len(self.rows), **counts, "pending": max(0, total - len(self.rows))}
+        return {
+            "total": total,
+            "dialled": len(self.rows),
+            **counts,
+            "pending": max(0, total - len(self.rows)),
+        }
 
     def view(self, spelling: str) -> dict[str, Any]:
         """The campaign as the API shows it."""

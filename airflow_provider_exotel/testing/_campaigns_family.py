@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_exotel.testing._campaign_runs import ACTIONS, Callee, CampaignRun, iso, spell
-from airflow_provider_exotel.testing._envelopes import INVALID_JSON, ApiError, dumps, one_object, page, paging
+from airflow_provider_exotel.testing._envelopes import INVALID_JSON, ApiError, one_object, page, paging
 
 if TYPE_CHECKING:
     from airflow_provider_exotel.testing._routes import ApiRequest, RouteTable
@@ -219,9 +219,15 @@ class CampaignsFamily:
     def _action(self, request: ApiRequest) -> tuple[int, bytes]:
         body = request.body
         items = body.get("campaigns") if isinstance(body, dict) else None
-        action = items[0].get("action") if isinstance(items, list) and items and isinstance(items[0], dict) else None
+        action = (
+            items[0].get("action")
+            if isinstance(items, list) and items and isinstance(items[0], dict)
+            else None
+        )
         if action not in ACTIONS:
-            raise ApiError(400, f"Send {{'campaigns': [{{'action': one of {sorted(ACTIONS)}}}]}}, got {action!r}")
+            raise ApiError(
+                400, f"Send {{'campaigns': [{{'action': one of {sorted(ACTIONS)}}}]}}, got {action!r}"
+            )
         with self._lock:
             run = self._one(request)
             needs, _ = ACTIONS[action]
@@ -242,7 +248,8 @@ class CampaignsFamily:
                 raise ApiError(404, "Campaign not found")
             if run.status != "created":
                 raise ApiError(
-                    400, f"Campaign is {spell(run.status, self.status_spelling)}; only a created campaign can be deleted"
+                    400,
+                    f"Campaign is {spell(run.status, self.status_spelling)}; only a created campaign can be deleted",
                 )
             run.status = "deleted"
             run.data["date_updated"] = iso(self.now())
@@ -254,7 +261,11 @@ class CampaignsFamily:
         status = request.query.get("status")
         order = (request.query.get("sort_by") or "date_created:asc").strip().lower()
         with self._lock:
-            rows = [r for r in self._one(request).rows if not status or _status_key(r["status"]) == _status_key(status)]
+            rows = [
+                r
+                for r in self._one(request).rows
+                if not status or _status_key(r["status"]) == _status_key(status)
+            ]
         if order.endswith("desc"):
             rows = rows[::-1]
         items = [{"code": 200, "error_data": None, "status": "success", "data": dict(r)} for r in rows]
