@@ -15,7 +15,12 @@ from typing import Any
 
 from airflow_provider_exotel._campaign_check import normalize_status
 from airflow_provider_exotel._new_contacts import check_phone_number
-from airflow_provider_exotel._validation import check_json_value, check_path_segment, parse_timestamp
+from airflow_provider_exotel._validation import (
+    check_json_value,
+    check_path_segment,
+    parse_rendered_list,
+    parse_timestamp,
+)
 from airflow_provider_exotel.exceptions import ExotelValidationError
 
 #: Most lists of a static campaign; a dynamic campaign has exactly one.
@@ -133,8 +138,8 @@ def check_audience(list_sids: Any, numbers: Any, campaign_type: Any) -> dict[str
 
 
 def _sequence(name: str, value: Any) -> list[Any]:
-    if isinstance(value, str):
-        value = [v for v in value.split(",") if v.strip()] if "," in value else [value]
+    if isinstance(value, str):  # "a,b" or a rendered list literal "['a', 'b']"
+        value = [v for v in parse_rendered_list(name, value) if not isinstance(v, str) or v.strip()]
     if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
         raise ExotelValidationError(f"{name} must be a list, got {type(value).__name__}")
     return list(value)
