@@ -10,6 +10,7 @@ While it runs, a loopback-only control endpoint under ``/_control/`` changes it 
 delete contacts, change list membership, inject faults, read the request log), e.g.::
 
     curl -X POST http://127.0.0.1:8089/_control/contacts -d '{"count": 5, "list_sid": "list0"}'
+    curl -X POST http://127.0.0.1:8089/_control/clock -d '{"advance": 3600}'
 
 ``GET /_control`` lists the endpoints; see :mod:`airflow_provider_exotel.testing.control`.
 """
@@ -23,6 +24,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from airflow_provider_exotel.testing._ratelimit import RESET_FORMATS
 from airflow_provider_exotel.testing.control import ENDPOINTS
 from airflow_provider_exotel.testing.simulator import ExotelSimulator
 
@@ -66,6 +68,19 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="enforce --account-limit without sending the X-RateLimit-* headers",
     )
+    p.add_argument(
+        "--rate-limit-reset-format",
+        choices=RESET_FORMATS,
+        default="epoch",
+        help="X-RateLimit-Reset as epoch seconds (default), epoch milliseconds or seconds until the reset",
+    )
+    p.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        help="start the simulator's clock this many seconds ahead of real time (POST /_control/clock "
+        "advances it while running)",
+    )
     p.add_argument("--api-key", default="test-key")
     p.add_argument("--api-token", default="test-token")
     p.add_argument("--account-sid", default="acct1")
@@ -93,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.account_limit is not None and args.account_limit < 1) or args.account_window <= 0:
         print("--account-limit must be >= 1 and --account-window > 0", file=sys.stderr)
         return 2
+    if not 0 <= args.clock_offset < float("inf"):
+        print("--clock-offset must be a finite number >= 0", file=sys.stderr)
+        return 2
     sim = ExotelSimulator(
         api_key=args.api_key,
         api_token=args.api_token,
@@ -107,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         account_window=args.account_window,
         rate_limit_headers=not args.hide_rate_limit_headers,
         duplicate_numbers=args.duplicate_numbers,
+        rate_limit_reset_format=args.rate_limit_reset_format,
     )
+    sim.clock.advance(args.clock_offset)
     if args.contacts:
         sim.seed_contacts(args.contacts)
     if args.lists:

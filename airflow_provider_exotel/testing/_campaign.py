@@ -34,20 +34,13 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_exotel.testing import _envelopes as envelopes
+from airflow_provider_exotel.testing._envelopes import INVALID_JSON, ApiError, dumps, paging
+
 if TYPE_CHECKING:
-    from airflow_provider_exotel.testing.simulator import RecordedRequest
-
-
-class _Simulator:
-    """The simulator module, looked up on use (it imports this module while it is being defined)."""
-
-    def __getattr__(self, name: str) -> Any:
-        from airflow_provider_exotel.testing import simulator
-
-        return getattr(simulator, name)
-
-
-_sim: Any = _Simulator()
+    from airflow_provider_exotel.testing._clock import SimClock
+    from airflow_provider_exotel.testing._requestlog import RecordedRequest
+    from airflow_provider_exotel.testing._routes import ApiRequest, RouteTable
 
 MAX_BULK_CREATE = 5000
 MAX_LIST_ADD = 5000
@@ -76,6 +69,7 @@ class CampaignEndpoints:
     _order_keys: list[tuple[str, int]]
     account_sid: str
     max_json_body_bytes: int
+    clock: SimClock
 
     def _init_campaign(self, duplicate_numbers: str = "allow") -> None:
         if duplicate_numbers not in DUPLICATE_NUMBERS:
@@ -132,52 +126,48 @@ class CampaignEndpoints:
             return [dict(c) for c in self.contacts if c.get("number") == number]  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ routing
-    def _route_campaign(
-        self, rec: RecordedRequest, rest: list[str], query: dict[str, str], parsed: Any
-    ) -> tuple[int, bytes] | None:
-        """Serve the campaign endpoints; ``None`` for anything else (the simulator's own routes)."""
-        method = rec.method
-        if rest == ["contacts"] and method == "POST":
-            return self._create_contacts(rec, parsed)
-        if len(rest) == 2 and rest[0] == "contacts":
-            if method == "DELETE":
-                return self._deleted(self._delete_contact_answer, rest[1])
-            if method == "GET" and self.one_object_as_list:
-                return 200, self._one(self._contact_or_404(rest[1]), "GET")
-            return None
-        if rest == ["lists"]:
-            if method == "GET":
-                return 200, self._get_lists(query)
-            if method == "POST":
-                return self._create_lists(rec, parsed)
-            raise _sim._ApiError(405, f"{method} not allowed on lists")
-        if len(rest) == 2 and rest[0] == "lists":
-            if method == "GET":
-                with self._state_lock:
-                    if rest[1] not in self._lists:
-                        raise _sim._ApiError(404, "List not found")
-                    return 200, self._one(self._list_info(rest[1]), "GET")
-            if method == "DELETE":
-                return self._deleted(self._delete_list_answer, rest[1])
-            raise _sim._ApiError(405, f"{method} not allowed on a list")
-        if len(rest) == 3 and rest[0] == "lists" and rest[2] == "contacts" and method == "POST":
-            return self._add_to_list(rec, rest[1], parsed)
-        if len(rest) == 4 and rest[0] == "lists" and rest[2] == "contacts":
-            if method == "DELETE":
-                return self._deleted(self._remove_from_list, rest[1], rest[3])
-            raise _sim._ApiError(405, f"{method} not allowed on a list member")
-        return None
+    def _register_campaign(self, routes: RouteTable) -> None:
+        """Register the campaign endpoints (testing/_routes.py)."""
+        add = routes.add
+        add("POST", "contacts", lambda r: self._create_contacts(r.record, r.body), name="contacts")
+        add("DELETE", "contacts/<sid>", lambda r: self._deleted(self._delete_contact_answer, r.params["sid"]))
+        add("GET", "lists", lambda r: (200, self._get_lists(r.query)), name="lists")
+        add("POST", "lists", lambda r: self._create_lists(r.record, r.body), name="lists")
+        add("GET", "lists/<list_sid>", self._get_list, name="a list")
+        add(
+            "DELETE",
+            "lists/<list_sid>",
+            lambda r: self._deleted(self._delete_list_answer, r.params["list_sid"]),
+        )
+        add(
+            "POST",
+            "lists/<list_sid>/contacts",
+            lambda r: self._add_to_list(r.record, r.params["list_sid"], r.body),
+            name="list contacts",
+        )
+        add(
+            "DELETE",
+            "lists/<list_sid>/contacts/<sid>",
+            lambda r: self._deleted(self._remove_from_list, r.params["list_sid"], r.params["sid"]),
+            name="a list member",
+        )
+
+    def _get_list(self, request: ApiRequest) -> tuple[int, bytes]:
+        with self._state_lock:
+            if request.params["list_sid"] not in self._lists:
+                raise ApiError(404, "List not found")
+            return 200, self._one(self._list_info(request.params["list_sid"]), "GET")
 
     # ------------------------------------------------------------------ envelopes
     def _deleted(self, delete: Any, *args: str) -> tuple[int, bytes]:
         """A DELETE's answer, shaped by the ``delete_answer`` switch."""
         try:
             body = delete(*args)
-        except _sim._ApiError as err:
+        except ApiError as err:
             if err.status != 404 or self.delete_answer != "failure_item":
                 raise
             item = self._fail(404, err.description)
-            return 200, _sim._dumps(
+            return 200, dumps(
                 {
                     "request_id": uuid.uuid4().hex,
                     "method": "DELETE",
@@ -191,7 +181,7 @@ class CampaignEndpoints:
 
     def _one(self, data: dict[str, Any], method: str) -> bytes:
         item = {"code": 200, "error_data": None, "status": "success", "data": data}
-        return _sim._dumps(
+        return dumps(
             {
                 "request_id": uuid.uuid4().hex,
                 "method": method,
@@ -204,7 +194,7 @@ class CampaignEndpoints:
     def _bulk(method: str, results: list[dict[str, Any]]) -> tuple[int, bytes]:
         failed = sum(1 for r in results if r["status"] != "success")
         status = 207 if failed else 200
-        return status, _sim._dumps(
+        return status, dumps(
             {
                 "request_id": uuid.uuid4().hex,
                 "method": method,
@@ -220,21 +210,21 @@ class CampaignEndpoints:
 
     @staticmethod
     def _fail(code: int, description: str | None) -> dict[str, Any]:
-        return _sim.ExotelSimulator._item_failure(code, description)
+        return envelopes.failure_item(code, description)
 
     def _items(self, rec: RecordedRequest, parsed: Any, key: str, cap: int) -> list[Any]:
-        if parsed is _sim._INVALID_JSON or parsed is None:
-            raise _sim._ApiError(400, "Request body must be valid JSON")
+        if parsed is INVALID_JSON or parsed is None:
+            raise ApiError(400, "Request body must be valid JSON")
         if not isinstance(parsed, dict) or not isinstance(parsed.get(key), list):
-            raise _sim._ApiError(400, f"Request body must be a JSON object with a {key!r} list")
+            raise ApiError(400, f"Request body must be a JSON object with a {key!r} list")
         items = parsed[key]
         rec.batch_size = len(items)
         if rec.body_size <= self.max_json_body_bytes:
             rec.json_body = parsed
         if not items:
-            raise _sim._ApiError(400, f"{key} must not be empty")
+            raise ApiError(400, f"{key} must not be empty")
         if len(items) > cap:
-            raise _sim._ApiError(400, f"At most {cap} {key} per request")
+            raise ApiError(400, f"At most {cap} {key} per request")
         return items
 
     # ------------------------------------------------------------------ contacts
@@ -267,7 +257,7 @@ class CampaignEndpoints:
                     results.append(self._fail(409, f"A contact with number {number} already exists"))
                     continue
                 numbers.add(number)
-                now = _sim._now_iso()
+                now = self.clock.iso()
                 if self._order_keys and self._order_keys[-1][0] > now:
                     now = self._order_keys[-1][0]
                 sid = uuid.uuid4().hex
@@ -281,18 +271,18 @@ class CampaignEndpoints:
         with self._state_lock:
             contact = self._contacts.get(sid)
             if contact is None:
-                raise _sim._ApiError(404, "Contact not found")
+                raise ApiError(404, "Contact not found")
             return dict(contact)
 
     def _delete_contact_answer(self, sid: str) -> bytes:
         contact = self._contact_or_404(sid)
         if not self.delete_contact(sid):  # type: ignore[attr-defined]
-            raise _sim._ApiError(404, "Contact not found")
+            raise ApiError(404, "Contact not found")
         return self._one(contact, "DELETE")
 
     # ------------------------------------------------------------------ lists
     def _new_list_meta(self, sid: str, name: str, tag: str | None) -> dict[str, Any]:
-        now = _sim._now_iso()
+        now = self.clock.iso()
         return {
             "sid": sid,
             "name": name,
@@ -311,14 +301,14 @@ class CampaignEndpoints:
         return {**meta, "contact_count": len(self._lists.get(sid, ()))}
 
     def _get_lists(self, query: dict[str, str]) -> bytes:
-        offset, limit = _sim.ExotelSimulator._paging(query)
+        offset, limit = paging(query)
         needle = (query.get("name") or "").casefold()
         with self._state_lock:
             infos = [self._list_info(s) for s in self._lists]
         if needle:
             infos = [i for i in infos if needle in str(i["name"]).casefold()]
         page = infos[offset : offset + limit]
-        return _sim._dumps(
+        return dumps(
             {
                 "request_id": uuid.uuid4().hex,
                 "method": "GET",
@@ -354,7 +344,7 @@ class CampaignEndpoints:
     def _delete_list_answer(self, sid: str) -> bytes:
         with self._state_lock:
             if sid not in self._lists:
-                raise _sim._ApiError(404, "List not found")
+                raise ApiError(404, "List not found")
             info = self._list_info(sid)
             for member in self._lists.pop(sid):
                 lists = self._contact_lists.get(member)
@@ -367,7 +357,7 @@ class CampaignEndpoints:
     def _add_to_list(self, rec: RecordedRequest, list_sid: str, parsed: Any) -> tuple[int, bytes]:
         with self._state_lock:
             if list_sid not in self._lists:
-                raise _sim._ApiError(404, "List not found")
+                raise ApiError(404, "List not found")
         items = self._items(rec, parsed, "contact_references", MAX_LIST_ADD)
         results = []
         with self._state_lock:
@@ -396,9 +386,9 @@ class CampaignEndpoints:
         with self._state_lock:
             members = self._lists.get(list_sid)
             if members is None:
-                raise _sim._ApiError(404, "List not found")
+                raise ApiError(404, "List not found")
             if contact_sid not in members:
-                raise _sim._ApiError(404, "Contact is not in the list")
+                raise ApiError(404, "Contact is not in the list")
             members.remove(contact_sid)
             lists = self._contact_lists.get(contact_sid)
             if lists and list_sid in lists:

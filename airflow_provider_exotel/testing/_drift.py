@@ -27,8 +27,10 @@ Page fault kinds (for ``add_faults`` / ``fail_every_request``; applied to a GET 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_exotel.testing._clock import SimClock
 
 PAGE_FAULT_KINDS = frozenset(
     {
@@ -60,6 +62,7 @@ class DriftFeatures:
     _lists: dict[str, list[str]]
     _contact_lists: dict[str, list[str]]
     _query_cache: dict[Any, list[str]]
+    clock: SimClock
 
     def rename_contact(self, sid: str, *, first_name: Any = None, last_name: Any = None) -> None:
         """Give a contact a new first (and optionally last) name; it moves under ``sort_by=name``."""
@@ -69,7 +72,7 @@ class DriftFeatures:
                 contact["first_name"] = first_name
             if last_name is not None:
                 contact["last_name"] = last_name
-            contact["date_updated"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            contact["date_updated"] = self.clock.iso()
             self._query_cache.clear()
 
     def swap_list_member(self, list_sid: str, remove_sid: str, add_sid: str) -> None:

@@ -7,6 +7,10 @@ counter, as at Exotel. Every answer carries ``X-RateLimit-Limit``, ``X-RateLimit
 the budget is refused with 429, ``Retry-After`` (seconds to the window's end) and Exotel's
 ``RestException`` body. Scaled-down windows (tests, benchmarks) give ``Reset`` and ``Retry-After``
 with millisecond precision; 60 s windows give whole seconds as Exotel does.
+
+``reset_format`` switches what ``X-RateLimit-Reset`` carries (servers differ): ``"epoch"`` (default,
+epoch seconds), ``"epoch_ms"`` (epoch milliseconds, an integer) or ``"delta"`` (seconds until the
+reset). Time is read from ``clock`` (the simulator's clock, so advancing it starts new windows).
 """
 
 from __future__ import annotations
@@ -15,13 +19,24 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+#: Values of ``reset_format``: epoch seconds, epoch milliseconds, seconds until the reset.
+RESET_FORMATS = ("epoch", "epoch_ms", "delta")
 
 
 def _seconds(value: float, whole: bool) -> str:
     if whole:
         return str(math.ceil(value))
     return f"{value:.3f}"
+
+
+def check_reset_format(value: str) -> str:
+    """``value`` when it is one of :data:`RESET_FORMATS`, else ``ValueError``."""
+    if value not in RESET_FORMATS:
+        raise ValueError(f"reset_format must be one of {RESET_FORMATS}, got {value!r}")
+    return value
 
 
 @dataclass
@@ -31,11 +46,15 @@ class AccountWindow:
     :param limit: requests admitted per window.
     :param window: window length in seconds (60 at Exotel; scale it down in tests).
     :param headers: send the ``X-RateLimit-*`` headers (off: a server that hides them).
+    :param reset_format: what ``X-RateLimit-Reset`` carries, one of :data:`RESET_FORMATS`.
+    :param clock: epoch seconds now (default ``time.time``).
     """
 
     limit: int
     window: float = 60.0
     headers: bool = True
+    reset_format: str = "epoch"
+    clock: Callable[[], float] = field(default=time.time, repr=False)
     #: epoch times of admitted / refused requests (for tests and benchmarks)
     admitted_at: list[float] = field(default_factory=list)
     refused_at: list[float] = field(default_factory=list)
@@ -48,6 +67,7 @@ class AccountWindow:
             raise ValueError(f"limit must be an int >= 1, got {self.limit!r}")
         if not isinstance(self.window, int | float) or not self.window > 0:
             raise ValueError(f"window must be a number > 0, got {self.window!r}")
+        check_reset_format(self.reset_format)
 
     @property
     def admitted(self) -> int:
@@ -68,7 +88,7 @@ class AccountWindow:
     def admit(self) -> tuple[bool, dict[str, str], bytes | None]:
         """Count one request: ``(admitted, headers to send, 429 body or None)``."""
         with self._lock:
-            now = time.time()
+            now = self.clock()
             index = math.floor(now / self.window)
             if index != self._index:
                 self._index, self._count = index, 0
@@ -86,7 +106,7 @@ class AccountWindow:
             headers = {
                 "X-RateLimit-Limit": str(self.limit),
                 "X-RateLimit-Remaining": str(remaining),
-                "X-RateLimit-Reset": str(int(reset)) if whole else f"{reset:.3f}",
+                "X-RateLimit-Reset": self._reset_header(reset, now, whole),
             }
         if ok:
             return True, headers, None
@@ -100,6 +120,13 @@ class AccountWindow:
             }
         }
         return False, headers, json.dumps(body).encode()
+
+    def _reset_header(self, reset: float, now: float, whole: bool) -> str:
+        if self.reset_format == "epoch_ms":
+            return str(round(reset * 1000))
+        if self.reset_format == "delta":
+            return _seconds(max(reset - now, 0.0), whole)
+        return str(int(reset)) if whole else f"{reset:.3f}"
 
     def window_counts(self) -> dict[int, int]:
         """Admitted requests per window (keyed by window index)."""

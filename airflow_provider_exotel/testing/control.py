@@ -22,13 +22,21 @@ it does is recorded in the request log or subject to injected faults.
 ``DELETE /_control/lists/<list_sid>/contacts/<sid>``   removes one member → ``{"removed": bool}``
 ``POST   /_control/faults``                            ``{"faults": ["503", "reset", ...], "method",
                                                        "path_endswith"}`` queues faults, or ``{"every":
-                                                       "503", ...}`` fails every matching request
+                                                       "503", ...}`` fails every matching request;
+                                                       ``"retry_after"``: seconds (``null``: no header)
 ``DELETE /_control/faults``                            clears every fault
 ``GET    /_control/requests?since=<n>``                the request log from entry n: ``{"total",
                                                        "requests": [{"method", "path", "query", "status",
                                                        "fault", "batch_size", "timestamp"}]}`` (no headers,
                                                        no bodies)
 ``DELETE /_control/requests``                          clears the request log
+``GET    /_control/clock``                             ``{"now", "offset", "iso"}``: the simulator's clock
+``POST   /_control/clock``                             ``{"advance": seconds}`` moves it ahead → the same
+``GET    /_control/rate_limit``                        ``{"reset_format", "families": {family: {"limit",
+                                                       "window", "headers"}}}``
+``POST   /_control/rate_limit``                        ``{"reset_format": "epoch"|"epoch_ms"|"delta"}``
+                                                       and/or ``{"limit": n|null, "window", "headers",
+                                                       "family": "campaign"|"voice"}`` → the same
 ====================================================  =============================================
 
 Example::
@@ -66,6 +74,10 @@ ENDPOINTS: tuple[tuple[str, str, str], ...] = (
     ("DELETE", "/_control/faults", "clear all faults"),
     ("GET", "/_control/requests?since=<n>", "the request log from entry n (no headers or bodies)"),
     ("DELETE", "/_control/requests", "clear the request log"),
+    ("GET", "/_control/clock", "the simulator's clock: now, offset"),
+    ("POST", "/_control/clock", 'move the clock ahead: {"advance": seconds}'),
+    ("GET", "/_control/rate_limit", "account limits and the X-RateLimit-Reset format"),
+    ("POST", "/_control/rate_limit", 'set {"reset_format"} and/or {"limit", "window", "headers", "family"}'),
 )
 
 
@@ -169,6 +181,12 @@ def _route(sim: ExotelSimulator, method: str, path: str, query: dict[str, str], 
             sim.clear_requests()
             return {"total": 0}
         return _requests(sim, query)
+    if segs == ["clock"]:
+        _allow(method, "GET", "POST")
+        return _clock(sim, body if method == "POST" else None)
+    if segs == ["rate_limit"]:
+        _allow(method, "GET", "POST")
+        return _rate_limit(sim, body if method == "POST" else None)
     raise ControlError(404, f"no control endpoint {path}; GET {CONTROL_PREFIX} lists them")
 
 
@@ -184,7 +202,38 @@ def _state(sim: ExotelSimulator) -> dict[str, Any]:
         "lists": {sid: len(members) for sid, members in sim.lists.items()},
         "pending_faults": sim.pending_faults,
         "requests": len(sim.requests),
+        "clock": sim.clock.now(),
     }
+
+
+def _clock(sim: ExotelSimulator, body: dict[str, Any] | None) -> dict[str, Any]:
+    if body is not None:
+        seconds = body.get("advance")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ControlError(400, 'send {"advance": seconds} (a number >= 0)')
+        sim.clock.advance(seconds)  # ValueError (negative, not finite) answers 400
+    clock = sim.clock
+    return {"now": clock.now(), "offset": clock.offset, "iso": clock.iso()}
+
+
+def _rate_limit(sim: ExotelSimulator, body: dict[str, Any] | None) -> dict[str, Any]:
+    if body:
+        if "reset_format" in body:
+            sim.rate_limit_reset_format = body["reset_format"]  # ValueError answers 400
+        if "limit" in body:
+            limit, window, headers = body["limit"], body.get("window", 60.0), body.get("headers", True)
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+                raise ControlError(400, "limit must be an integer >= 1 or null")
+            if not isinstance(headers, bool):
+                raise ControlError(400, "headers must be true or false")
+            sim.set_account_limit(
+                limit, window=window, headers=headers, family=body.get("family", "campaign")
+            )
+    families = {
+        name: {"limit": w.limit, "window": w.window, "headers": w.headers}
+        for name, w in sim.account_limits.items()
+    }
+    return {"reset_format": sim.rate_limit_reset_format, "families": families}
 
 
 def _add_contacts(sim: ExotelSimulator, body: dict[str, Any]) -> dict[str, Any]:
@@ -231,14 +280,23 @@ def _add_faults(sim: ExotelSimulator, body: dict[str, Any]) -> dict[str, Any]:
     for name, value in (("method", method), ("path_endswith", suffix)):
         if value is not None and not isinstance(value, str):
             raise ControlError(400, f"{name} must be a string")
+    retry_after = body.get("retry_after", "auto")
+    if retry_after is not None and (
+        isinstance(retry_after, bool) or not isinstance(retry_after, int | float | str)
+    ):
+        raise ControlError(400, "retry_after must be a number of seconds, a string or null")
     try:
         if "every" in body:
-            sim.fail_every_request(str(body["every"]), method=method, path_endswith=suffix)
+            sim.fail_every_request(
+                str(body["every"]), method=method, path_endswith=suffix, retry_after=retry_after
+            )
         else:
             faults = body.get("faults")
             if not isinstance(faults, list) or not faults:
                 raise ControlError(400, 'send {"faults": ["503", ...]} or {"every": "503"}')
-            sim.add_faults(*(str(f) for f in faults), method=method, path_endswith=suffix)
+            sim.add_faults(
+                *(str(f) for f in faults), method=method, path_endswith=suffix, retry_after=retry_after
+            )
     except ValueError as exc:  # an unknown fault kind
         raise ControlError(400, str(exc)) from None
     return {"pending_faults": sim.pending_faults}

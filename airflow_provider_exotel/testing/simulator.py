@@ -45,15 +45,26 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from airflow_provider_exotel.testing._campaign import CampaignEndpoints
+from airflow_provider_exotel.testing._clock import TIMESTAMP_FORMAT, SimClock
 from airflow_provider_exotel.testing._drift import PAGE_FAULT_KINDS, DriftFeatures
-from airflow_provider_exotel.testing._ratelimit import AccountWindow
+from airflow_provider_exotel.testing._envelopes import (
+    INVALID_JSON,
+    MAX_PAGE_LIMIT,
+    ApiError,
+    dumps,
+    one_object,
+    paging,
+)
+from airflow_provider_exotel.testing._ratelimit import AccountWindow, check_reset_format
+from airflow_provider_exotel.testing._requestlog import RecordedRequest, RequestLog, matches
+from airflow_provider_exotel.testing._routes import BASES, ApiRequest, EndpointFamily, RouteTable
 from airflow_provider_exotel.testing.control import is_control_path, serve_control
 
 __all__ = [
@@ -82,8 +93,6 @@ CONTACT_FIELDS = (
     "uri",
 )
 UPDATABLE_FIELDS = ("first_name", "last_name", "company_name", "email", "tag", "custom_field", "number")
-MAX_PAGE_LIMIT = 20
-DEFAULT_PAGE_LIMIT = 20
 MAX_BULK_UPDATE = 5000
 SORTABLE_FIELDS = (
     "date_created",
@@ -115,43 +124,17 @@ FAULT_KINDS = frozenset(
 )
 FAULT_KINDS |= PAGE_FAULT_KINDS  # wrong page answers: testing/_drift.py
 
-# status -> (Exotel error code, message)
-_ERRORS: dict[int, tuple[int, str]] = {
-    400: (1002, "Bad Request"),
-    401: (1010, "Unauthorized"),
-    403: (1011, "Forbidden"),
-    404: (1000, "Not Found"),
-    405: (1003, "Method Not Allowed"),
-    429: (1008, "Too Many Requests"),
-    500: (5000, "Internal Server Error"),
-    502: (5002, "Bad Gateway"),
-    503: (5003, "Service Unavailable"),
-    504: (5004, "Gateway Timeout"),
-}
-_DESCRIPTIONS: dict[int, str] = {
-    401: "Authentication is required to access the resource",
-    403: "You do not have access to this resource",
-    404: "Resource not found",
-    429: "Rate limit exceeded",
-    500: "Temporary failure",
-    502: "Bad gateway",
-    503: "Service temporarily unavailable",
-    504: "Upstream timed out",
-}
-
 _HTML_502 = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 _HTML_200 = (
     b"<!DOCTYPE html><html><head><title>Exotel</title></head>"
     b"<body><h1>Scheduled maintenance</h1><p>We'll be back shortly.</p></body></html>"
 )
 _SEED_BASE = datetime(2024, 1, 1, tzinfo=UTC)
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-_INVALID_JSON = object()
+_TS_FORMAT = TIMESTAMP_FORMAT
+_INVALID_JSON = INVALID_JSON
 _AUTO = "auto"
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime(_TS_FORMAT)
+_ApiError = ApiError
+_dumps = dumps
 
 
 def _normalize_ts(value: Any) -> str:
@@ -169,13 +152,6 @@ def _normalize_ts(value: Any) -> str:
 
 def _str_key(value: Any) -> tuple[int, str]:
     return (0, "") if value is None else (1, str(value).casefold())
-
-
-def _dumps(obj: Any) -> bytes:
-    try:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate (stored by a test) travels as a \ud800 escape
-        return json.dumps(obj, separators=(",", ":")).encode("ascii")
 
 
 @dataclass(frozen=True)
@@ -200,10 +176,12 @@ class Fault:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
 
     @classmethod
-    def coerce(cls, value: Fault | str | int) -> Fault:
-        if isinstance(value, Fault):
-            return value
-        return cls(str(value))
+    def coerce(cls, value: Fault | str | int, retry_after: float | str | None = _AUTO) -> Fault:
+        """``value`` as a :class:`Fault`; a ``retry_after`` other than ``"auto"`` replaces its own."""
+        fault = value if isinstance(value, Fault) else cls(str(value))
+        if retry_after != _AUTO:
+            fault = cls(fault.kind, retry_after, fault.delay)
+        return fault
 
     def retry_after_header(self) -> str | None:
         ra = self.retry_after
@@ -214,67 +192,6 @@ class Fault:
         if ra is None:
             return None
         return str(max(0, math.ceil(float(ra))))
-
-
-@dataclass
-class RecordedRequest:
-    """One request as the simulator saw it (appended to the log when it arrives).
-
-    ``status`` is ``None`` while the request is in flight and for connection resets.
-    ``json_body`` is the parsed PUT body (kept when the body is at most
-    ``ExotelSimulator.max_json_body_bytes``); ``batch_size`` is ``len(body["contacts"])`` for PUTs.
-    """
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body_size: int = 0
-    json_body: Any = None
-    batch_size: int | None = None
-    status: int | None = None
-    fault: str | None = None
-    timestamp: float = field(default_factory=time.time)
-    duration: float | None = None
-    client_port: int | None = None
-    #: ``X-RateLimit-*`` (and ``Retry-After``) headers of the account limit sent with the answer
-    rate_headers: dict[str, str] = field(default_factory=dict)
-
-    def header(self, name: str) -> str | None:
-        """Case-insensitive header lookup."""
-        lname = name.lower()
-        for k, v in self.headers.items():
-            if k.lower() == lname:
-                return v
-        return None
-
-
-class _ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        description: str | None = None,
-        *,
-        message: str | None = None,
-        code: int | None = None,
-        headers: dict[str, str] | None = None,
-        raw_body: bytes | None = None,
-    ) -> None:
-        super().__init__(description)
-        self.raw_body = raw_body
-        if status in _ERRORS:
-            default_code, default_message = _ERRORS[status]
-        else:
-            default_code = status * 10
-            try:
-                default_message = http.HTTPStatus(status).phrase
-            except ValueError:
-                default_message = "Error"
-        self.status = status
-        self.code = code if code is not None else default_code
-        self.message = message or default_message
-        self.description = description or _DESCRIPTIONS.get(status, self.message)
-        self.headers = headers or {}
 
 
 class _Server(ThreadingHTTPServer):
@@ -317,6 +234,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header of every answer, from the simulator's clock (RFC 7231)."""
+        return self.server.sim.clock.http_date(timestamp)
+
     def _dispatch(self) -> None:
         self.server.sim._handle(self)
 
@@ -355,7 +276,11 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
         account_window: float = 60.0,
         rate_limit_headers: bool = True,
         duplicate_numbers: str = "allow",
+        rate_limit_reset_format: str = "epoch",
+        clock: SimClock | None = None,
     ) -> None:
+        #: the simulator's clock (``now()``, ``advance(seconds)``): dates, windows, ``Date`` headers
+        self.clock = clock if clock is not None else SimClock()
         self.api_key = api_key
         self.api_token = api_token
         self.account_sid = account_sid
@@ -366,7 +291,6 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
         self.echo_headers_in_errors = echo_headers_in_errors
         self.seed = seed
         self.before_request: Callable[[ExotelSimulator, RecordedRequest], None] | None = None
-        self.record_requests = True
         self.max_json_body_bytes = 2_000_000
         #: exceptions raised while serving (simulator bugs or before_request errors); answered 500
         self.errors: list[BaseException] = []
@@ -386,12 +310,7 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
         self.update_counts: Counter[str] = Counter()
         self._init_campaign(duplicate_numbers)  # lists and creates: testing/_campaign.py
 
-        # request log / stats
-        self._log_lock = threading.Lock()
-        self._requests: list[RecordedRequest] = []
-        self._status_counts: Counter[int] = Counter()
-        self._in_flight = 0
-        self._max_in_flight = 0
+        self.log = RequestLog()
 
         # faults / rate limiting
         self._fault_lock = threading.Lock()
@@ -400,10 +319,18 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
         self._item_faults: dict[str, deque[int]] = {}
         self._rate_lock = threading.Lock()
         self._rate_window: deque[float] = deque()
-        #: Exotel's fixed-window account limit with X-RateLimit-* headers (``set_account_limit``)
-        self.account_limit: AccountWindow | None = None
+        self._reset_format = check_reset_format(rate_limit_reset_format)
+        #: Exotel's fixed-window account limits with X-RateLimit-* headers, per budget family
+        #: (``"campaign"``: v2, ``"voice"``: v1; ``set_account_limit``)
+        self.account_limits: dict[str, AccountWindow] = {}
         if account_limit is not None:
             self.set_account_limit(account_limit, window=account_window, headers=rate_limit_headers)
+
+        #: the API's routes (``routes.add(method, pattern, handler)``; see testing/_routes.py)
+        self.routes = RouteTable()
+        self.families: list[EndpointFamily] = []
+        self._register_contacts(self.routes)
+        self._register_campaign(self.routes)  # testing/_campaign.py
 
         # server
         self._server: _Server | None = None
@@ -597,7 +524,7 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
             if fields.get("date_created") is not None:
                 date_created = _normalize_ts(fields["date_created"])
             else:
-                date_created = _now_iso()
+                date_created = self.clock.iso()
                 if self._order_keys and self._order_keys[-1][0] >= date_created:
                     last = datetime.strptime(self._order_keys[-1][0], _TS_FORMAT).replace(tzinfo=UTC)
                     date_created = (last + timedelta(seconds=1)).strftime(_TS_FORMAT)
@@ -690,54 +617,69 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
 
     # ------------------------------------------------------------------ request log
     @property
+    def record_requests(self) -> bool:
+        return self.log.record_requests
+
+    @record_requests.setter
+    def record_requests(self, value: bool) -> None:
+        self.log.record_requests = value
+
+    @property
     def requests(self) -> list[RecordedRequest]:
-        with self._log_lock:
-            return list(self._requests)
+        return self.log.requests
 
     def request_count(self, method: str | None = None, path_endswith: str | None = None) -> int:
-        with self._log_lock:
-            reqs = list(self._requests)
-        return sum(1 for r in reqs if _matches(method, path_endswith, r.method, r.path))
+        return self.log.count(method, path_endswith)
 
     def clear_requests(self) -> None:
-        with self._log_lock:
-            self._requests.clear()
-            self._status_counts.clear()
+        self.log.clear()
 
     def count_status(self, code: int) -> int:
         """Number of responses sent with HTTP status ``code`` (since the last clear_requests)."""
-        with self._log_lock:
-            return self._status_counts[code]
+        return self.log.count_status(code)
 
     @property
     def max_in_flight(self) -> int:
-        with self._log_lock:
-            return self._max_in_flight
+        return self.log.max_in_flight
 
     @property
     def in_flight(self) -> int:
-        with self._log_lock:
-            return self._in_flight
+        return self.log.in_flight
 
     def reset_max_in_flight(self) -> None:
-        with self._log_lock:
-            self._max_in_flight = self._in_flight
+        self.log.reset_max_in_flight()
 
     # ------------------------------------------------------------------ faults
     def add_faults(
-        self, *faults: Fault | str | int, method: str | None = None, path_endswith: str | None = None
+        self,
+        *faults: Fault | str | int,
+        method: str | None = None,
+        path_endswith: str | None = None,
+        retry_after: float | str | None = _AUTO,
     ) -> None:
-        """Queue faults; each later request matching the filter consumes the next one (FIFO)."""
-        coerced = [Fault.coerce(f) for f in faults]
+        """Queue faults; each later request matching the filter consumes the next one (FIFO).
+
+        :param retry_after: ``Retry-After`` of these faults (see :class:`Fault`; ``None``: no header).
+        """
+        coerced = [Fault.coerce(f, retry_after) for f in faults]
         with self._fault_lock:
             for f in coerced:
                 self._faults.append((f, method.upper() if method else None, path_endswith))
 
     def fail_every_request(
-        self, kind: Fault | str | int, *, method: str | None = None, path_endswith: str | None = None
+        self,
+        kind: Fault | str | int,
+        *,
+        method: str | None = None,
+        path_endswith: str | None = None,
+        retry_after: float | str | None = _AUTO,
     ) -> None:
-        """Every matching request fails with ``kind`` until :meth:`clear_faults`."""
-        fault = Fault.coerce(kind)
+        """Every matching request fails with ``kind`` until :meth:`clear_faults`.
+
+        :param retry_after: ``Retry-After`` of the answers: e.g. ``0`` for a server answering
+            ``429`` with ``Retry-After: 0`` forever, ``None`` for 429s without the header.
+        """
+        fault = Fault.coerce(kind, retry_after)
         with self._fault_lock:
             self._persistent_fault = (fault, method.upper() if method else None, path_endswith)
 
@@ -786,12 +728,12 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
     def _next_fault(self, method: str, path: str) -> Fault | None:
         with self._fault_lock:
             for i, (fault, m, suffix) in enumerate(self._faults):
-                if _matches(m, suffix, method, path):
+                if matches(m, suffix, method, path):
                     del self._faults[i]
                     return fault
             if self._persistent_fault is not None:
                 fault, m, suffix = self._persistent_fault
-                if _matches(m, suffix, method, path):
+                if matches(m, suffix, method, path):
                     return fault
         return None
 
@@ -812,7 +754,7 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
         if limit is None:
             return None
         with self._rate_lock:
-            now = time.monotonic()
+            now = self.clock.now()
             window = self._rate_window
             while window and window[0] <= now - 60.0:
                 window.popleft()
@@ -826,11 +768,35 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
     def reset_rate_limit(self) -> None:
         with self._rate_lock:
             self._rate_window.clear()
-        if self.account_limit is not None:
-            self.account_limit.clear()
+        for account in list(self.account_limits.values()):
+            account.clear()
+
+    @property
+    def account_limit(self) -> AccountWindow | None:
+        """The campaign family's (v2: contacts, lists, campaigns) account window, or ``None``."""
+        return self.account_limits.get("campaign")
+
+    @account_limit.setter
+    def account_limit(self, window: AccountWindow | None) -> None:
+        if window is None:
+            self.account_limits.pop("campaign", None)
+        else:
+            self.account_limits["campaign"] = window
+
+    @property
+    def rate_limit_reset_format(self) -> str:
+        """What ``X-RateLimit-Reset`` carries: ``"epoch"`` (default: epoch seconds), ``"epoch_ms"``
+        (epoch milliseconds) or ``"delta"`` (seconds until the reset); applies to every family."""
+        return self._reset_format
+
+    @rate_limit_reset_format.setter
+    def rate_limit_reset_format(self, value: str) -> None:
+        self._reset_format = check_reset_format(value)
+        for account in list(self.account_limits.values()):
+            account.reset_format = value
 
     def set_account_limit(
-        self, limit: int | None, *, window: float = 60.0, headers: bool = True
+        self, limit: int | None, *, window: float = 60.0, headers: bool = True, family: str = "campaign"
     ) -> AccountWindow | None:
         """Limit the account like Exotel: ``limit`` requests per fixed ``window`` seconds.
 
@@ -839,18 +805,26 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
         body. The counter is the server's, shared by every client (threads or processes). Scale
         ``window`` down (e.g. 2 s) to test or benchmark many windows quickly. ``None`` removes it.
         Returns the :class:`AccountWindow` (its ``admitted``/``refused`` counts, ``utilisation()``).
+        ``family`` is the budget it limits: ``"campaign"`` (v2 paths) or ``"voice"`` (v1 paths).
         """
-        self.account_limit = None if limit is None else AccountWindow(limit, float(window), headers)
-        return self.account_limit
+        families = {fam for _v, _a, fam in BASES.values()}
+        if family not in families:
+            raise ValueError(f"family must be one of {sorted(families)}, got {family!r}")
+        if limit is None:
+            self.account_limits.pop(family, None)
+            return None
+        account = AccountWindow(limit, float(window), headers, self._reset_format, self.clock.now)
+        self.account_limits[family] = account
+        return account
 
-    def _account_check(self, rec: RecordedRequest) -> None:
-        account = self.account_limit
+    def _account_check(self, rec: RecordedRequest, family: str) -> None:
+        account = self.account_limits.get(family)
         if account is None:
             return
         ok, headers, body = account.admit()
         rec.rate_headers = headers
         if not ok:
-            raise _ApiError(429, message="Rate limit exceeded", raw_body=body)
+            raise ApiError(429, message="Rate limit exceeded", raw_body=body)
 
     # ------------------------------------------------------------------ HTTP handling
     def _handle(self, h: _Handler) -> None:
@@ -865,6 +839,7 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
             query=query,
             headers=headers,
             client_port=h.client_address[1] if h.client_address else None,
+            timestamp=self.clock.now(),
         )
         try:
             body = _read_body(h)
@@ -888,12 +863,7 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
         if is_control_path(path):  # the loopback-only control endpoint (testing/control.py)
             self._serve_control(h, rec, query, body)
             return
-        with self._log_lock:
-            if self.record_requests:
-                self._requests.append(rec)
-            self._in_flight += 1
-            if self._in_flight > self._max_in_flight:
-                self._max_in_flight = self._in_flight
+        self.log.arrived(rec)
         try:
             if body is None:
                 self._send_error(h, rec, _ApiError(400, "Malformed request body"))
@@ -913,10 +883,7 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
                 pass
         finally:
             rec.duration = time.monotonic() - started
-            with self._log_lock:
-                self._in_flight -= 1
-                if rec.status is not None:
-                    self._status_counts[rec.status] += 1
+            self.log.answered(rec)
 
     def _serve_control(
         self, h: _Handler, rec: RecordedRequest, query: dict[str, str], body: bytes | None
@@ -960,7 +927,7 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
         page_fault = fault.kind if fault is not None else None
         query = self._drift_query(page_fault, rec.method, query)  # testing/_drift.py
         try:
-            status, body = self._route(rec, path, query, parsed)
+            status, body, answer_headers = self._route(rec, path, query, parsed)
         except _ApiError as err:
             self._send_error(h, rec, err)
             return
@@ -970,62 +937,46 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
             return
         if fault is not None and fault.kind == "truncated_json":
             body = body[: max(1, len(body) // 2)]
-        self._send(h, rec, status, body)
+        self._send(h, rec, status, body, headers=answer_headers)
 
     def _route(
         self, rec: RecordedRequest, path: str, query: dict[str, str], parsed: Any
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, bytes, dict[str, str]]:
         if rec.header("Authorization") != self._expected_auth:
-            raise _ApiError(401)
-        segs = [s for s in path.split("/") if s]
-        if len(segs) < 3 or segs[0] != "v2" or segs[1].lower() != "accounts":
-            raise _ApiError(404, f"No route for {path}")
-        if segs[2] != self.account_sid:
-            raise _ApiError(404, "Account not found")
+            raise ApiError(401)
+        base, rest = RouteTable.split(path, self.account_sid)
         retry = self._rate_check()
         if retry is not None:
-            raise _ApiError(429, headers={"Retry-After": str(retry)})
-        self._account_check(rec)
-        rest = segs[3:]
-        method = rec.method
-        campaign = self._route_campaign(rec, rest, query, parsed)  # testing/_campaign.py
-        if campaign is not None:
-            return campaign
-        if rest == ["contacts"]:
-            if method == "GET":
-                return 200, self._get_contacts(query)
-            if method == "PUT":
-                return self._bulk_update(parsed)
-            raise _ApiError(405, f"{method} not allowed on contacts")
-        if len(rest) == 2 and rest[0] == "contacts":
-            if method == "GET":
-                return 200, self._get_one(rest[1])
-            if method == "PUT":
-                return 200, self._put_one(rest[1], parsed)
-            raise _ApiError(405, f"{method} not allowed on a contact")
-        if len(rest) == 3 and rest[0] == "lists" and rest[2] == "contacts":
-            if method == "GET":
-                return 200, self._get_list_contacts(rest[1], query)
-            raise _ApiError(405, f"{method} not allowed on list contacts")
-        raise _ApiError(404, f"No route for {path}")
+            raise ApiError(429, headers={"Retry-After": str(retry)})
+        self._account_check(rec, BASES[base][2])
+        route, params = self.routes.resolve(rec.method, base, rest, path)
+        answer = route.handler(ApiRequest(rec.method, path, query, parsed, rec, base, params))
+        return answer if len(answer) == 3 else (*answer, {})
+
+    def add_family(self, factory: Callable[[ExotelSimulator], EndpointFamily]) -> EndpointFamily:
+        """Serve one more endpoint family: ``factory(sim)`` is built and registers its routes."""
+        family = factory(self)
+        family.register(self.routes)
+        self.families.append(family)
+        return family
+
+    def _register_contacts(self, routes: RouteTable) -> None:
+        routes.add("GET", "contacts", lambda r: (200, self._get_contacts(r.query)), name="contacts")
+        routes.add("PUT", "contacts", lambda r: self._bulk_update(r.body), name="contacts")
+        one = "a contact"
+        routes.add("GET", "contacts/<sid>", lambda r: (200, self._get_one(r.params["sid"])), name=one)
+        routes.add("PUT", "contacts/<sid>", lambda r: (200, self._put_one(r.params["sid"], r.body)), name=one)
+        routes.add(
+            "GET",
+            "lists/<list_sid>/contacts",
+            lambda r: (200, self._get_list_contacts(r.params["list_sid"], r.query)),
+            name="list contacts",
+        )
 
     # -- endpoint implementations
     @staticmethod
     def _paging(query: dict[str, str]) -> tuple[int, int]:
-        def _int(name: str, default: int) -> int:
-            raw = query.get(name)
-            if raw is None or raw == "":
-                return default
-            raw = raw.strip()
-            if not raw.isdigit():
-                raise _ApiError(400, f"{name} must be a non-negative integer")
-            return int(raw)
-
-        offset = _int("offset", 0)
-        limit = _int("limit", DEFAULT_PAGE_LIMIT)
-        if limit > MAX_PAGE_LIMIT:
-            raise _ApiError(400, f"limit must be at most {MAX_PAGE_LIMIT}")
-        return offset, limit
+        return paging(query)
 
     @staticmethod
     def _parse_sort(sort_by: str | None) -> tuple[tuple[str, bool], ...]:
@@ -1132,15 +1083,8 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
         with self._state_lock:
             c = self._contacts.get(sid)
             if c is None:
-                raise _ApiError(404, "Contact not found")
-            return _dumps(
-                {
-                    "request_id": uuid.uuid4().hex,
-                    "method": "GET",
-                    "http_code": 200,
-                    "response": {"code": 200, "error_data": None, "status": "success", "data": c},
-                }
-            )
+                raise ApiError(404, "Contact not found")
+            return one_object(c, "GET", as_list=self.one_object_as_list)
 
     def _apply_update(self, contact: dict[str, Any], item: dict[str, Any], now: str) -> None:
         for f in UPDATABLE_FIELDS:
@@ -1172,7 +1116,7 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
             raise _ApiError(400, f"At most {MAX_BULK_UPDATE} contacts can be updated per request")
         results: list[dict[str, Any]] = []
         failed = 0
-        now = _now_iso()
+        now = self.clock.iso()
         with self._state_lock:
             for item in items:
                 if not isinstance(item, dict) or not isinstance(item.get("sid"), str) or not item["sid"]:
@@ -1220,7 +1164,7 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
             contact = self._contacts.get(sid)
             if contact is None:
                 raise _ApiError(404, "Contact not found")
-            self._apply_update(contact, parsed, _now_iso())
+            self._apply_update(contact, parsed, self.clock.iso())
             self._query_cache.clear()
             return _dumps(
                 {
