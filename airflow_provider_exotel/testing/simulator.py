@@ -52,6 +52,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from airflow_provider_exotel.testing._campaign import CampaignEndpoints
+from airflow_provider_exotel.testing._campaigns_family import CampaignsFamily  # WIRE
 from airflow_provider_exotel.testing._clock import TIMESTAMP_FORMAT, SimClock
 from airflow_provider_exotel.testing._drift import PAGE_FAULT_KINDS, DriftFeatures
 from airflow_provider_exotel.testing._envelopes import (
@@ -331,6 +332,7 @@ class ExotelSimulator(CampaignEndpoints, DriftFeatures):
         self.families: list[EndpointFamily] = []
         self._register_contacts(self.routes)
         self._register_campaign(self.routes)  # testing/_campaign.py
+        self.add_family(CampaignsFamily)  # WIRE: campaigns (testing/_campaigns_family.py)
 
         # server
         self._server: _Server | None = None
