@@ -134,7 +134,16 @@ def check_audience(list_sids: Any, numbers: Any, campaign_type: Any) -> dict[str
         raise ExotelValidationError(
             f"numbers must hold 1 to {MAX_CAMPAIGN_NUMBERS} numbers, got {len(values)}"
         )
-    return {"from": [check_phone_number(n, f"numbers[{i}]") for i, n in enumerate(values)]}
+    checked = []
+    for i, number in enumerate(values):
+        try:
+            checked.append(check_phone_number(number, f"numbers[{i}]"))
+        except ExotelValidationError:
+            raise ExotelValidationError(
+                f"numbers[{i}] must be a phone number: 6-15 digits with an optional leading '+' "
+                f"(spaces, dashes, dots and parentheses are removed), got {number!r}"
+            ) from None
+    return {"from": checked}
 
 
 def _sequence(name: str, value: Any) -> list[Any]:

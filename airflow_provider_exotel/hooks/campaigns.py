@@ -7,6 +7,7 @@ checked in :mod:`._campaigns`; paging is the one exact pager of :mod:`._paging`.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -42,10 +43,9 @@ from airflow_provider_exotel.hooks._retry import AmbiguousRequestError, backoff
 # SHIM until transport-ready: subclass hooks._base.ExotelBaseHook (the transport) instead.
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 
-#: How far before its first send a lost create may have been stamped ``date_created`` (clock skew
-#: between this worker and Exotel). SHIM until transport-ready: with the server's clock
-#: (``_server_time``) a second or two is enough.
-CREATE_LOOKUP_MARGIN = 5.0
+#: How far before its first send (on the server's clock, known to the second from ``Date``
+#: headers) a lost create may have been stamped ``date_created``.
+CREATE_LOOKUP_MARGIN = 2.0
 #: Look-ups for a campaign whose create answer was lost (a slow server may still be creating it).
 CREATE_LOOKUPS = 2
 
@@ -133,7 +133,7 @@ class ExotelCampaignsHook(ExotelContactsHook):
             extra=extra,
         )
         self.get_conn()
-        first_send = self._campaign_clock()
+        first_send = time.time()  # local; turned into the server's clock when it is needed
         try:
             body = self._request(
                 "POST",
@@ -154,17 +154,28 @@ class ExotelCampaignsHook(ExotelContactsHook):
         self.log.info("Exotel campaign %s (%r) created: %s", campaign.get("id"), name, campaign.get("status"))
         return campaign
 
-    def _campaign_clock(self) -> float:
-        """Now, on the clock a lost create's ``date_created`` is compared with.
+    # SHIM until transport-ready (ExotelBaseHook has _server_time): learn the server's clock from
+    # the Date header of every answer through a requests response hook.
+    def get_conn(self, headers: Any = None, extra_options: Any = None) -> Any:
+        session = super().get_conn(headers, extra_options)
+        if self._observe_date not in session.hooks["response"]:
+            session.hooks["response"].append(self._observe_date)
+        return session
 
-        SHIM until transport-ready: ``self._server_time()`` (the server's ``Date``) replaces this.
-        """
-        server_time = getattr(self, "_server_time", None)
-        return float(server_time()) if callable(server_time) else time.time()
+    def _observe_date(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            self._date_offset = parsedate_to_datetime(response.headers["Date"]).timestamp() - time.time()
+        except (KeyError, TypeError, ValueError):
+            pass
+
+    def _server_time(self, local: float | None = None) -> float:
+        """The server's time at the local moment ``local`` (default now), from the latest ``Date``."""
+        return (time.time() if local is None else local) + getattr(self, "_date_offset", 0.0)
 
     def _recover_lost_create(self, name: str, first_send: float, exc: ExotelRequestError) -> dict[str, Any]:
         """The campaign a create whose answer was lost made, or the error (nothing is re-sent)."""
-        since = first_send - CREATE_LOOKUP_MARGIN
         self.log.warning(
             "Exotel POST campaigns: the answer was lost (%s); looking for campaign %r created since "
             "the first send instead of sending it again",
@@ -175,7 +186,7 @@ class ExotelCampaignsHook(ExotelContactsHook):
             if look:
                 time.sleep(backoff(self.retry_delay, look))
             try:
-                found = self._newest_named(name, since)
+                found = self._newest_named(name, first_send)
             except ExotelAuthError:
                 raise
             except ExotelRequestError as lookup_exc:
@@ -218,12 +229,17 @@ class ExotelCampaignsHook(ExotelContactsHook):
         """
         return self._newest_named(check_text("name", name), None)
 
-    def _newest_named(self, name: str, since: float | None) -> dict[str, Any] | None:
+    def _newest_named(self, name: str, sent: float | None) -> dict[str, Any] | None:
+        """The newest campaign named exactly ``name`` (with ``sent``, a local time: only those
+        created since then, compared on the server's clock)."""
         newest: dict[str, Any] | None = None
         newest_at = None
+        since: float | None = None
         campaigns = self.iter_campaigns(name=name)
         try:
             for campaign in campaigns:
+                if sent is not None and since is None:  # after the first page: its Date is known
+                    since = math.floor(self._server_time(sent)) - CREATE_LOOKUP_MARGIN
                 if campaign.get("name") != name or (since is not None and not created_since(campaign, since)):
                     continue
                 moment = parse_timestamp(campaign.get("date_created"))
