@@ -126,19 +126,16 @@ def check_state_sets(success_states: Any, failure_states: Any) -> tuple[tuple[st
     return success, failure
 
 
-def check_seconds(name: str, value: Any, *, optional: bool = False) -> float | None:
-    """Seconds (> 0) from a number or a ``timedelta``."""
+def check_seconds(name: str, value: Any, *, optional: bool = False, zero: bool = False) -> float | None:
+    """Seconds (> 0, or >= 0 with ``zero``) from a number or a ``timedelta``."""
     if value is None and optional:
         return None
     if isinstance(value, timedelta):
         value = value.total_seconds()
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not value > 0
-        or value == float("inf")
-    ):
-        raise ExotelValidationError(f"{name} must be a number of seconds > 0 (or a timedelta), got {value!r}")
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not (value >= 0 if zero else value > 0) or value == float("inf"):
+        bound = ">= 0" if zero else "> 0"
+        raise ExotelValidationError(f"{name} must be a number of seconds {bound} (or a timedelta), got {value!r}")
     return float(value)
 
 

@@ -62,7 +62,7 @@ class ExotelCampaignTrigger(BaseTrigger):
         self.campaign_id = check_path_segment("campaign_id", campaign_id)
         self.exotel_conn_id = exotel_conn_id
         self.success_states, self.failure_states = check_state_sets(success_states, failure_states)
-        self.poll_interval = check_seconds("poll_interval", poll_interval)
+        self.poll_interval = check_seconds("poll_interval", poll_interval, zero=True)
         self.end_time = float(end_time) if end_time is not None else None
         self.hook_params = check_hook_params(hook_params)
 
