@@ -17,6 +17,7 @@ from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
 EXAMPLE_DAGS = Path(__file__).resolve().parent.parent.parent / "example_dags"
 EXAMPLE_DAG_IDS = [
     "example_exotel_campaign_audience",
+    "example_exotel_campaign_loop",
     "example_exotel_export_consumer",
     "example_exotel_export_contacts",
     "example_exotel_incremental_export",
