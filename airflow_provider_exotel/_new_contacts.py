@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from airflow_provider_exotel._validation import check_json_value as _check_json
+from airflow_provider_exotel._validation import check_json_value
 from airflow_provider_exotel.exceptions import ExotelValidationError
 
 #: Exotel creates at most this many contacts per ``POST contacts``.
@@ -46,11 +46,6 @@ def check_phone_number(value: Any, where: str) -> str:
     return normalised
 
 
-def check_json_value(value: Any, where: str) -> None:
-    """Refuse what is not JSON (a datetime, a set, NaN, a lone surrogate...), naming ``where``."""
-    _check_json(where, value)
-
-
 def validate_new_contact(contact: Any, where: str) -> dict[str, Any]:
     """Check one contact to create or sync; return a copy whose ``number`` is normalised."""
     if not isinstance(contact, Mapping):
@@ -68,7 +63,7 @@ def validate_new_contact(contact: Any, where: str) -> dict[str, Any]:
         )
     for key, value in contact.items():
         if key != "number":
-            check_json_value(value, f"{where} (number {contact['number']!r}) field {key!r}")
+            check_json_value(f"{where} (number {contact['number']!r}) field {key!r}", value)
     out = dict(contact)
     out["number"] = number
     return out

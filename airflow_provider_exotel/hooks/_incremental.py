@@ -22,7 +22,8 @@ from typing import Any
 
 from airflow_provider_exotel._validation import parse_timestamp
 from airflow_provider_exotel.exceptions import ExotelRequestError
-from airflow_provider_exotel.hooks._paging import FetchPage, Pager, page_contacts, page_total
+from airflow_provider_exotel.hooks._answers import page_contacts, page_total
+from airflow_provider_exotel.hooks._paging import FetchPage, Pager
 
 #: The order an incremental fetch reads in (and yields in): newest first.
 NEWEST_FIRST = "date_created:desc"

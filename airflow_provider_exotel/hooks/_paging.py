@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from airflow_provider_exotel._validation import MAX_PAGE_SIZE
 from airflow_provider_exotel.exceptions import ExotelRequestError
+from airflow_provider_exotel.hooks._answers import Check, Page, parse_page, transient
 from airflow_provider_exotel.hooks._retry import TransientError
 
 #: Consecutive pages overlap by one contact: page ``k`` starts at ``k * STEP``.
@@ -28,8 +29,6 @@ STEP = MAX_PAGE_SIZE - 1
 MAX_RESCANS = 3
 #: Pages read again because of drift, beyond this many plus the pages of one pass, fail the fetch.
 MAX_EXTRA_READS = 50
-
-Check = Callable[[dict[str, Any]], None]
 
 
 class FetchPage(Protocol):
@@ -72,16 +71,6 @@ class PagingProgress:
             return None
         # the page at ``offset`` covers positions offset..offset+19; the next starts at offset+19
         return max(0, -(-(self.total - self.offset - MAX_PAGE_SIZE) // STEP))
-
-
-@dataclass
-class _Page:
-    offset: int
-    limit: int
-    total: int
-    contacts: list[dict[str, Any]]
-    sent: int = 0  # tick of the fetch's clock when the request went out
-    seq: int = 0  # tick when its answer arrived (a page sent after another's arrival is newer)
 
 
 @dataclass
@@ -285,14 +274,14 @@ class Pager:
         fetch.pages_in_pass = 0
         read: set[int] = set()
         put_back: set[int] = set()
-        buffer: dict[int, Future[_Page]] = {}
+        buffer: dict[int, Future[Page]] = {}
         pool = (
             ThreadPoolExecutor(self.concurrency, thread_name_prefix="exotel-page")
             if self.concurrency > 1
             else None
         )
 
-        def read_now(offset: int) -> _Page:
+        def read_now(offset: int) -> Page:
             if pool is None:
                 return self._read(fetch, offset)
             return pool.submit(self._read, fetch, offset).result()  # never more than concurrency
@@ -428,7 +417,7 @@ class Pager:
             )
 
     @staticmethod
-    def _anchor(fetch: _Fetch, page: _Page, recent: Mapping[int, tuple[int | None, int]]) -> int | None:
+    def _anchor(fetch: _Fetch, page: Page, recent: Mapping[int, tuple[int | None, int]]) -> int | None:
         """Index of the rightmost anchor in ``page``, or None."""
         contacts = page.contacts
         for i in range(len(contacts) - 1, -1, -1):
@@ -446,7 +435,7 @@ class Pager:
 
     @staticmethod
     def _moved_onto_read_pages(
-        fetch: _Fetch, page: _Page, index: int, recent: Mapping[int, tuple[int | None, int]]
+        fetch: _Fetch, page: Page, index: int, recent: Mapping[int, tuple[int | None, int]]
     ) -> bool:
         """Mutable order: a seam that moved right by more than the new contacts it shows means
         contacts may have moved onto pages already read (the prefix needs another pass)."""
@@ -459,11 +448,11 @@ class Pager:
         unseen = sum(1 for c in page.contacts[:index] if hash(c["sid"]) not in fetch.seen)
         return shift > unseen
 
-    def _read(self, fetch: _Fetch, offset: int) -> _Page:
+    def _read(self, fetch: _Fetch, offset: int) -> Page:
         limit = MAX_PAGE_SIZE
         if fetch.wanted is not None:
             limit = min(limit, max(2 if offset else 1, fetch.wanted - offset))
-        holder: list[_Page] = []
+        holder: list[Page] = []
         with fetch.lock:
             fetch.clock += 1
             sent = fetch.clock  # before the first attempt: never later than what the answer shows
@@ -485,7 +474,7 @@ class Pager:
             holder[0].sent, holder[0].seq = sent, fetch.clock
         return holder[0]
 
-    def _check_repeat(self, fetch: _Fetch, page: _Page) -> None:
+    def _check_repeat(self, fetch: _Fetch, page: Page) -> None:
         """A non-empty page equal to one read at another offset, with the same total, is either a
         server answering the wrong page or data that moved by exactly that many positions (as many
         contacts created before them as deleted after). The other offset is read again to tell:
@@ -509,7 +498,7 @@ class Pager:
             fetch.progress.rereads += 1
         again = parse_page(body, fetch.endpoint, other[0], limit)
         if tuple(c["sid"] for c in again.contacts) == sids and again.total == page.total:
-            raise _transient(
+            raise transient(
                 f"Exotel GET {fetch.endpoint}: the page at offset {page.offset} repeats the page at "
                 f"offset {other[0]}"
             )
@@ -517,99 +506,10 @@ class Pager:
             fetch.fingerprints[key] = (page.offset, page.total)
 
 
-def _done(page: _Page) -> Future[_Page]:
-    future: Future[_Page] = Future()
+def _done(page: Page) -> Future[Page]:
+    future: Future[Page] = Future()
     future.set_result(page)
     return future
 
 
-def _transient(message: str) -> TransientError:
-    return TransientError(ExotelRequestError(message))
-
-
-def parse_page(body: Mapping[str, Any], endpoint: str, offset: int, limit: int) -> _Page:
-    """Check one page answer and return it; raise ``TransientError`` if it cannot be right.
-
-    Cannot be right: no ``response`` list or ``metadata`` object; a ``metadata.total`` that is not
-    a non-negative integer; an item whose ``status`` is not ``"success"`` or without a ``data``
-    object; a contact without a non-empty string ``sid``; the same sid twice in one page; and a page
-    whose length is not ``min(limit, total - offset)`` (shorter than its limit before the end, an
-    empty page in the middle, more than asked for).
-    """
-    items = body.get("response")
-    metadata = body.get("metadata")
-    if not isinstance(items, list) or not isinstance(metadata, Mapping):
-        raise _transient(f"Exotel GET {endpoint}: HTTP 200 without the response/metadata envelope")
-    total = metadata.get("total")
-    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-        raise _transient(f"Exotel GET {endpoint}: metadata.total is not a non-negative integer")
-    contacts: list[dict[str, Any]] = []
-    sids: set[str] = set()
-    for position, item in enumerate(items, start=offset):
-        if not isinstance(item, Mapping):
-            raise _transient(f"Exotel GET {endpoint}: item at offset {position} is not an object")
-        status = item.get("status", "success")
-        data = item.get("data")
-        if status != "success" or not isinstance(data, dict):
-            raise _transient(
-                f"Exotel GET {endpoint}: item at offset {position} is a failure "
-                f"(status {status!r}, code {item.get('code')!r}) or has no data"
-            )
-        sid = data.get("sid")
-        if not isinstance(sid, str) or not sid:
-            raise _transient(f"Exotel GET {endpoint}: contact at offset {position} has no string sid")
-        if sid in sids:
-            raise _transient(f"Exotel GET {endpoint}: sid {sid} twice in the page at offset {offset}")
-        sids.add(sid)
-        contacts.append(data)
-    expected = max(0, min(limit, total - offset))
-    if len(contacts) != expected:
-        raise _transient(
-            f"Exotel GET {endpoint}: page at offset {offset} has {len(contacts)} contacts, expected "
-            f"{expected} (limit {limit}, total {total})"
-        )
-    return _Page(offset, limit, total, contacts)
-
-
-def page_contacts(body: Mapping[str, Any], endpoint: str) -> list[dict[str, Any]]:
-    items = body.get("response")
-    if not isinstance(items, list):
-        raise ExotelRequestError(f"Exotel GET {endpoint}: answer has no 'response' list")
-    contacts = []
-    for item in items:
-        data = item.get("data") if isinstance(item, Mapping) else None
-        if isinstance(data, dict):
-            contacts.append(data)
-    return contacts
-
-
-def page_total(body: Mapping[str, Any], endpoint: str) -> int:
-    metadata = body.get("metadata")
-    total = metadata.get("total") if isinstance(metadata, Mapping) else None
-    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-        raise ExotelRequestError(f"Exotel GET {endpoint}: answer has no non-negative integer metadata.total")
-    return total
-
-
-def check_total(endpoint: str) -> Check:
-    """A ``check`` for single requests that only need ``metadata.total`` (counts): a missing
-    envelope or a total that is not a non-negative integer is retried like a garbled body."""
-
-    def check(body: dict[str, Any]) -> None:
-        try:
-            page_total(body, endpoint)
-        except ExotelRequestError as exc:
-            raise TransientError(exc) from None
-
-    return check
-
-
-__all__ = [
-    "Pager",
-    "PagingProgress",
-    "check_total",
-    "immutable_order",
-    "page_contacts",
-    "page_total",
-    "parse_page",
-]
+__all__ = ["Check", "Pager", "PagingProgress", "immutable_order", "parse_page"]

@@ -140,7 +140,7 @@ def gave_up(error: TransientError, attempts: int) -> ExotelError:
     """The error to raise once the retry policy stopped: the last one, saying how many attempts."""
     err = error.error
     return type(err)(
-        f"{err} (gave up after {attempts} attempts)",
+        f"{err} (gave up after {attempts} attempt{'' if attempts == 1 else 's'})",
         status=err.status,
         error_code=err.error_code,
         request_id=err.request_id,

@@ -162,11 +162,11 @@ class ExotelContactsSensor(BaseSensorOperator):
         """
         from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 
-        # one attempt, and a 429 defers instead of waiting for the budget in the worker
-        hook = ExotelContactsHook(self.exotel_conn_id, retry_limit=0, rate_limit_wait=0.0)
+        # one attempt, and a 429 defers instead of waiting for the budget in the worker; the cap
+        # also applies to the connection's own timeout extra
+        hook: ExotelContactsHook | None = None
         try:
-            hook.get_conn()  # resolves the connection's own timeout extra, which the cap applies to
-            hook.timeout = min(hook.timeout, FIRST_CHECK_TIMEOUT)
+            hook = ExotelContactsHook(self.exotel_conn_id).single_attempt(FIRST_CHECK_TIMEOUT)
             result = check_contacts(hook, **arguments)
         except ExotelError as exc:
             if is_permanent(exc):
@@ -174,7 +174,8 @@ class ExotelContactsSensor(BaseSensorOperator):
             self.log.warning("Exotel check failed (%s); deferring now, the trigger checks again", exc)
             return None
         finally:
-            hook.close()
+            if hook is not None:
+                hook.close()
         self.log.info(describe_check(result, **arguments))
         return result.count if result.done else None
 

@@ -301,7 +301,7 @@ def test_deferrable_sensor_defers_quickly_when_exotel_never_answers_its_first_ch
     assert elapsed >= FIRST_CHECK_TIMEOUT * 0.9  # it did wait for an answer, then gave up
     captured = capsys.readouterr()
     logged = captured.out + captured.err + caplog.text  # Airflow 3 logs to stdout, 2.x through logging
-    assert f"no answer within {FIRST_CHECK_TIMEOUT:g} s (gave up after 1 attempts)" in logged
+    assert f"no answer within {FIRST_CHECK_TIMEOUT:g} s (gave up after 1 attempt)" in logged
     assert "deferring now" in logged
     # the trigger (in the triggerer) keeps the hook's own settings: the connection's timeout applies
     assert deferred.value.trigger.serialize()[1]["hook_params"] == {}
