@@ -40,8 +40,7 @@ from airflow_provider_exotel.hooks._incremental import ResumePoint, iter_resumed
 from airflow_provider_exotel.hooks._paging import Check, Pager
 from airflow_provider_exotel.hooks._retry import AmbiguousRequestError, backoff
 
-# SHIM until transport-ready: subclass hooks._base.ExotelBaseHook (the transport) instead.
-from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
+from airflow_provider_exotel.hooks._base import ExotelBaseHook
 
 #: How far before its first send (on the server's clock, known to the second from ``Date``
 #: headers) a lost create may have been stamped ``date_created``.
@@ -52,11 +51,12 @@ CREATE_LOOKUPS = 2
 __all__ = ["ACTIONS", "STATUSES", "ExotelCampaignsHook"]
 
 
-class ExotelCampaignsHook(ExotelContactsHook):
+class ExotelCampaignsHook(ExotelBaseHook):
     """Exotel calling campaigns: create, read, find, page, pause/resume/complete/archive, delete,
     and page each campaign's call details.
 
-    Same constructor and ``exotel`` connection as ``ExotelContactsHook``. Campaign dicts are
+    Same constructor, ``exotel`` connection and transport as ``ExotelContactsHook`` (campaign
+    APIs' request budget). Campaign dicts are
     Exotel's ``data`` with ``status`` normalised to the lower-case hyphenated spelling
     (``InProgress`` → ``in-progress``).
     """
@@ -132,7 +132,6 @@ class ExotelCampaignsHook(ExotelContactsHook):
             custom_field=custom_field,
             extra=extra,
         )
-        self.get_conn()
         first_send = time.time()  # local; turned into the server's clock when it is needed
         try:
             body = self._request(
@@ -153,26 +152,6 @@ class ExotelCampaignsHook(ExotelContactsHook):
         campaign = normalize_campaign(data)
         self.log.info("Exotel campaign %s (%r) created: %s", campaign.get("id"), name, campaign.get("status"))
         return campaign
-
-    # SHIM until transport-ready (ExotelBaseHook has _server_time): learn the server's clock from
-    # the Date header of every answer through a requests response hook.
-    def get_conn(self, headers: Any = None, extra_options: Any = None) -> Any:
-        session = super().get_conn(headers, extra_options)
-        if self._observe_date not in session.hooks["response"]:
-            session.hooks["response"].append(self._observe_date)
-        return session
-
-    def _observe_date(self, response: Any, *args: Any, **kwargs: Any) -> None:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            self._date_offset = parsedate_to_datetime(response.headers["Date"]).timestamp() - time.time()
-        except (KeyError, TypeError, ValueError):
-            pass
-
-    def _server_time(self, local: float | None = None) -> float:
-        """The server's time at the local moment ``local`` (default now), from the latest ``Date``."""
-        return (time.time() if local is None else local) + getattr(self, "_date_offset", 0.0)
 
     def _recover_lost_create(self, name: str, first_send: float, exc: ExotelRequestError) -> dict[str, Any]:
         """The campaign a create whose answer was lost made, or the error (nothing is re-sent)."""

@@ -146,11 +146,10 @@ class ExotelCampaignSensor(BaseSensorOperator):
         """One short attempt in the worker: the campaign when done, ``None`` to defer."""
         from airflow_provider_exotel.hooks.campaigns import ExotelCampaignsHook
 
-        params = {**self.hook_params, "retry_limit": 0, "rate_limit_wait": 0.0}
-        hook = ExotelCampaignsHook(self.exotel_conn_id, **params)
+        hook = None
         try:
-            hook.get_conn()  # resolves the connection's own timeout extra, which the cap applies to
-            hook.timeout = min(hook.timeout, FIRST_CHECK_TIMEOUT)
+            # one attempt, timeout capped (also below a connection extra); a 429 defers at once
+            hook = ExotelCampaignsHook(self.exotel_conn_id, **self.hook_params).single_attempt(FIRST_CHECK_TIMEOUT)
             result = self._check(hook)
         except ExotelError as exc:
             if isinstance(exc, ExotelCampaignFailedError) or is_permanent(exc):
@@ -160,7 +159,8 @@ class ExotelCampaignSensor(BaseSensorOperator):
             )
             return None
         finally:
-            hook.close()
+            if hook is not None:
+                hook.close()
         return result.campaign if result.done else None
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
