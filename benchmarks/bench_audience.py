@@ -161,7 +161,7 @@ def bench(tmp: Path, add: Callable[..., None], progress: Callable[[str], None]) 
 
 
 def _plan_memory(template: dict[str, Any]) -> tuple[float, float]:
-    from airflow_provider_exotel.operators._audience import _AccountIndex
+    from airflow_provider_exotel.operators._sync_plan import AccountIndex as _AccountIndex
 
     def contacts() -> Any:  # as they arrive: parsed from JSON, every value its own object
         for i in range(MEMORY_CONTACTS):

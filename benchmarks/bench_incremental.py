@@ -107,7 +107,7 @@ def _incremental(work: Path, add: Callable[..., None], progress: Callable[[str],
 
 
 def _resumed(work: Path, add: Callable[..., None], progress: Callable[[str], None]) -> None:
-    from airflow_provider_exotel.operators._export import target_key
+    from airflow_provider_exotel.operators._files import target_key
 
     sim = _lib.in_process_simulator().start()
     try:

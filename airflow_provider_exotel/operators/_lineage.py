@@ -22,6 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from airflow_provider_exotel._compat import is_os_path
+from airflow_provider_exotel.operators._base import account_of, is_deferred
+from airflow_provider_exotel.operators._files import to_path
+
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
 
@@ -29,7 +33,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExotelTarget", "exotel_namespace", "file_dataset_name", "operator_lineage"]
+__all__ = [
+    "ExotelTarget",
+    "add_alias_events",
+    "asset_uri",
+    "exotel_namespace",
+    "file_dataset_name",
+    "operator_lineage",
+    "with_asset",
+]
 
 
 #: An Exotel dataset to report: ``None`` for all contacts of the account, or a list sid.
@@ -38,9 +50,9 @@ ExotelTarget = str | None
 
 def exotel_namespace(hook: ExotelContactsHook) -> tuple[str, str]:
     """``("exotel://<host[:port]>", account_sid)`` of the hook's connection (no request is sent)."""
-    hook.get_conn()  # resolves the connection: host, region, port and account sid
-    parts = urlsplit(hook.base_url)
-    return f"exotel://{parts.hostname}{f':{parts.port}' if parts.port else ''}", hook.account_sid
+    origin, account_sid = account_of(hook)
+    parts = urlsplit(origin)
+    return f"exotel://{parts.hostname}{f':{parts.port}' if parts.port else ''}", account_sid
 
 
 def exotel_dataset_name(account_sid: str, list_sid: ExotelTarget = None) -> str:
@@ -110,3 +122,45 @@ def operator_lineage(
             if named is not None:
                 datasets.append(Dataset(namespace=named[0], name=named[1]))
     return OperatorLineage(inputs=inputs, outputs=outputs)
+
+
+# ---------------------------------------------------------------------------------------- Assets
+def asset_uri(value: Any) -> str | None:
+    """The Asset URI for a statically known output path (``None`` when it is templated)."""
+    if value is None or is_deferred(value):
+        return None
+    if isinstance(value, str) and "://" in value:
+        return value
+    path = to_path(value)
+    if is_os_path(path):
+        return path.resolve().as_uri()
+    return str(path)
+
+
+def with_asset(outlets: Any, uri: str) -> list[Any]:
+    """``outlets`` (one, a list, or none) plus an Asset of ``uri`` unless one is there already."""
+    from airflow.providers.common.compat.sdk import Asset
+
+    current = list(outlets) if isinstance(outlets, (list, tuple)) else ([outlets] if outlets else [])
+    if not any(getattr(o, "uri", None) == uri for o in current):
+        current.append(Asset(uri))
+    return current
+
+
+def add_alias_events(context: Any, outlets: Any, target: Any) -> None:
+    """Attach the written file, as an Asset, to every ``AssetAlias`` outlet of the task.
+
+    This is how a *templated* ``output_path`` (one file per run) becomes an Asset event: declare
+    ``outlets=[AssetAlias("exotel-export")]`` and schedule downstream DAGs on that alias.
+    """
+    aliases = [o for o in (outlets or []) if type(o).__name__ in ("AssetAlias", "DatasetAlias")]
+    if not aliases:
+        return
+    from airflow.providers.common.compat.sdk import Asset
+
+    uri = asset_uri(str(target) if is_os_path(target) else target)
+    events = context.get("outlet_events") if hasattr(context, "get") else None
+    if uri is None or events is None:
+        return
+    for alias in aliases:
+        events[alias].add(Asset(uri))

@@ -296,11 +296,12 @@ def test_a_reset_in_the_past_falls_back_to_the_window_and_keeps_sending():
 
 # ------------------------------------------------------------------------------------ progress
 def test_fetch_progress_shows_an_eta_at_the_accounts_budget(exotel_simulator_factory, monkeypatch, tmp_path):
+    from airflow_provider_exotel.operators import _progress as progress_module
     from airflow_provider_exotel.operators import contacts as operators
     from airflow_provider_exotel.operators.contacts import ExotelFetchContactsOperator
 
     limited(exotel_simulator_factory, monkeypatch, limit=10, window=1.0, contacts=300)
-    monkeypatch.setattr(operators, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(progress_module, "PROGRESS_INTERVAL", 0.0)
     lines: list[str] = []
     monkeypatch.setattr(operators._Progress, "_emit", lambda self, line: lines.append(line), raising=False)
 

@@ -18,6 +18,7 @@ import pytest
 from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
 
 from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
+from airflow_provider_exotel.operators import _progress as progress_module
 from airflow_provider_exotel.operators import contacts as contacts_module
 from airflow_provider_exotel.operators.contacts import (
     ExotelBulkUpdateContactsOperator,
@@ -192,7 +193,7 @@ def test_static_output_path_is_declared_as_an_asset_outlet(tmp_path):
 
 def test_progress_lines_show_count_total_and_rate(exotel_simulator, tmp_path, monkeypatch):
     exotel_simulator.seed_contacts(60)
-    monkeypatch.setattr(contacts_module, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(progress_module, "PROGRESS_INTERVAL", 0.0)
     op = ExotelFetchContactsOperator(task_id="f", output_path=str(tmp_path / "c.jsonl"))
     lines: list[str] = []
     monkeypatch.setattr(

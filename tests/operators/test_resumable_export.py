@@ -23,7 +23,7 @@ import pytest
 from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
 
 from airflow_provider_exotel.exceptions import ExotelError
-from airflow_provider_exotel.operators._export import target_key
+from airflow_provider_exotel.operators._files import target_key
 from airflow_provider_exotel.operators.contacts import (
     ExotelBulkUpdateContactsOperator,
     ExotelFetchContactsOperator,
