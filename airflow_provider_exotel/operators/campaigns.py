@@ -13,7 +13,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator, conf
+from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_exotel._campaign_check import (
     FAILURE_STATES,
@@ -37,17 +37,11 @@ from airflow_provider_exotel._campaign_input import (
 from airflow_provider_exotel._validation import check_hook_params, check_int, check_path_segment
 from airflow_provider_exotel.exceptions import ExotelError, ExotelValidationError
 
-# SHIM until operators-ready: these move to operators._base / _files / _lineage / _progress.
-from airflow_provider_exotel.operators.contacts import (
-    MAX_XCOM_CONTACTS,
-    _add_alias_events,
-    _asset_uri,
-    _check_path,
-    _is_deferred,
-    _Progress,
-    _to_path,
-    _with_asset,
-)
+from airflow_provider_exotel.operators._base import ExotelBaseOperator, account_of, check_path, is_deferred
+from airflow_provider_exotel.operators._fetch import MAX_XCOM_CONTACTS
+from airflow_provider_exotel.operators._files import Resume, to_path, write_export
+from airflow_provider_exotel.operators._lineage import add_alias_events, asset_uri, with_asset
+from airflow_provider_exotel.operators._progress import Progress
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -65,29 +59,22 @@ __all__ = [
 ]
 
 
-class _CampaignOperator(BaseOperator):
+class _CampaignOperator(ExotelBaseOperator):
     """Connection id, hook arguments and the lazily created :class:`ExotelCampaignsHook`."""
 
     def __init__(
         self, *, exotel_conn_id: str = "exotel_default", hook_params: dict[str, Any] | None = None, **kw: Any
     ) -> None:
-        super().__init__(**kw)
-        if not _is_deferred(exotel_conn_id) and (not isinstance(exotel_conn_id, str) or not exotel_conn_id.strip()):
+        super().__init__(exotel_conn_id=exotel_conn_id, hook_params=check_hook_params(hook_params), **kw)
+        if not is_deferred(exotel_conn_id) and (not isinstance(exotel_conn_id, str) or not exotel_conn_id.strip()):
             raise ExotelValidationError(f"exotel_conn_id must be a non-empty string, got {exotel_conn_id!r}")
-        self.exotel_conn_id = exotel_conn_id
-        self.hook_params = check_hook_params(hook_params)
 
     @cached_property
-    def hook(self) -> ExotelCampaignsHook:
+    def hook(self) -> ExotelCampaignsHook:  # type: ignore[override]
         """The hook, created on first use (never at DAG parse time)."""
         from airflow_provider_exotel.hooks.campaigns import ExotelCampaignsHook
 
-        return ExotelCampaignsHook(self.exotel_conn_id, **self.hook_params)
-
-    def _close_hook(self) -> None:
-        hook = self.__dict__.pop("hook", None)
-        if hook is not None:
-            hook.close()
+        return ExotelCampaignsHook(self.exotel_conn_id, **dict(self.hook_params or {}))
 
 
 def _campaign_id(value: Any) -> str:
@@ -189,7 +176,7 @@ class ExotelCreateCampaignOperator(_CampaignOperator):
         self.poll_interval = check_seconds("poll_interval", poll_interval)
         self.timeout = check_seconds("timeout", timeout, optional=True)
         self.deferrable = deferrable
-        if not any(_is_deferred(v) for v in (name, caller_id, list_sids, numbers, send_at, end_at)):
+        if not any(is_deferred(v) for v in (name, caller_id, list_sids, numbers, send_at, end_at)):
             self._arguments()  # every rule checked at parse time when nothing is templated
 
     def _arguments(self) -> dict[str, Any]:
@@ -312,9 +299,9 @@ class ExotelCampaignActionOperator(_CampaignOperator):
 
     def __init__(self, *, campaign_id: Any, action: str, exotel_conn_id: str = "exotel_default", **kw: Any) -> None:
         super().__init__(exotel_conn_id=exotel_conn_id, **kw)
-        if not _is_deferred(action):
+        if not is_deferred(action):
             check_action(action)
-        if not _is_deferred(campaign_id) and not isinstance(campaign_id, dict):
+        if not is_deferred(campaign_id) and not isinstance(campaign_id, dict):
             _campaign_id(campaign_id)
         self.campaign_id, self.action = campaign_id, action
 
@@ -358,13 +345,13 @@ class ExotelFetchCampaignCallDetailsOperator(_CampaignOperator):
         exotel_conn_id: str = "exotel_default",
         **kw: Any,
     ) -> None:
-        if not _is_deferred(output_path):
-            _check_path("output_path", output_path)
-            uri = _asset_uri(output_path)
+        if not is_deferred(output_path):
+            check_path("output_path", output_path)
+            uri = asset_uri(output_path)
             if uri is not None:
-                kw["outlets"] = _with_asset(kw.get("outlets"), uri)
+                kw["outlets"] = with_asset(kw.get("outlets"), uri)
         super().__init__(exotel_conn_id=exotel_conn_id, **kw)
-        if not _is_deferred(campaign_id) and not isinstance(campaign_id, dict):
+        if not is_deferred(campaign_id) and not isinstance(campaign_id, dict):
             _campaign_id(campaign_id)
         check_int("max_records", max_records, minimum=0, optional=True)
         self.campaign_id, self.status = campaign_id, status
@@ -378,7 +365,7 @@ class ExotelFetchCampaignCallDetailsOperator(_CampaignOperator):
     def execute(self, context: Context) -> Any:
         campaign_id = _campaign_id(self.campaign_id)
         try:
-            progress = _Progress(self.log, "fetched", None, self.hook.request_budget)
+            progress = Progress(self.log, "fetched", None, self.hook.request_budget)
             if self.output_path is None:
                 return self._to_xcom(campaign_id, progress)
             return self._export(context, campaign_id, progress)
@@ -386,26 +373,24 @@ class ExotelFetchCampaignCallDetailsOperator(_CampaignOperator):
             self._close_hook()
 
     def _export(self, context: Context, campaign_id: str, progress: Any) -> dict[str, Any]:
-        # SHIM until operators-ready: operators._files.write_export / Resume
         from airflow_provider_exotel.hooks.contacts import ResumePoint
-        from airflow_provider_exotel.operators._campaign_export import Resume, write_export
 
         def fetch(resume: Resume | None) -> Iterator[dict[str, Any]]:
             if resume is None:
                 return self._rows(self.max_records)
             return self._rows(self.max_records, ResumePoint(resume.count, resume.last, resume.seen))
 
-        target = _to_path(self.output_path)
-        self.hook.get_conn()
+        target = to_path(self.output_path)
+        origin, account_sid = account_of(self.hook)
         key = {
             "endpoint": f"campaigns/{campaign_id}/call-details",
             "status": self.status,
             "max_records": self.max_records,
-            "account": {"conn_id": self.exotel_conn_id, "base": self.hook.base_url},
+            "account": {"conn_id": self.exotel_conn_id, "host": origin, "account_sid": account_sid},
         }
         count = write_export(target, fetch, key=key, log=self.log, on_row=progress.add, id_field="call_sid")
         self.log.info("Fetched %s call details of campaign %s to %s", f"{count:,}", campaign_id, target)
-        _add_alias_events(context, self.outlets, target)
+        add_alias_events(context, self.outlets, target)
         return {"path": str(target), "count": count}
 
     def _to_xcom(self, campaign_id: str, progress: Any) -> list[dict[str, Any]]:
