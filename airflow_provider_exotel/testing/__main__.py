@@ -110,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["campaign"]:  # WIRE: testing/_campaigns_cli.py
         return campaign_cli(argv[1:])
+    return _serve(argv)
+
+
+def _serve(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     if args.list_size < 0 or args.contacts < 0 or args.lists < 0:
         print("counts must be non-negative", file=sys.stderr)

@@ -76,4 +76,7 @@ def campaign_cli(argv: Sequence[str]) -> int:
     except urllib.error.HTTPError as exc:
         print(exc.read().decode(errors="replace"), file=sys.stderr)
         return 1
+    except urllib.error.URLError as exc:
+        print(f"cannot reach the simulator at {args.url}: {exc.reason}", file=sys.stderr)
+        return 1
     return 0
