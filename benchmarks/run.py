@@ -55,6 +55,7 @@ PLUGINS: list[str] = [
     "bench_incremental",  # I1-I2
     "bench_deploy",  # D1-D2
     "bench_drift",  # X1-X3
+    "bench_campaigns",  # C1-C2
 ]
 
 RESULTS = HERE / "RESULTS.md"
