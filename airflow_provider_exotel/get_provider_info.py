@@ -75,16 +75,40 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [
-            {"integration-name": "Exotel", "python-modules": ["airflow_provider_exotel.hooks.contacts"]}
+            {
+                "integration-name": "Exotel",
+                "python-modules": [
+                    "airflow_provider_exotel.hooks.contacts",
+                    "airflow_provider_exotel.hooks.campaigns",
+                ],
+            }
         ],
         "operators": [
-            {"integration-name": "Exotel", "python-modules": ["airflow_provider_exotel.operators.contacts"]}
+            {
+                "integration-name": "Exotel",
+                "python-modules": [
+                    "airflow_provider_exotel.operators.contacts",
+                    "airflow_provider_exotel.operators.campaigns",
+                ],
+            }
         ],
         "sensors": [
-            {"integration-name": "Exotel", "python-modules": ["airflow_provider_exotel.sensors.contacts"]}
+            {
+                "integration-name": "Exotel",
+                "python-modules": [
+                    "airflow_provider_exotel.sensors.contacts",
+                    "airflow_provider_exotel.sensors.campaigns",
+                ],
+            }
         ],
         "triggers": [
-            {"integration-name": "Exotel", "python-modules": ["airflow_provider_exotel.triggers.contacts"]}
+            {
+                "integration-name": "Exotel",
+                "python-modules": [
+                    "airflow_provider_exotel.triggers.contacts",
+                    "airflow_provider_exotel.triggers.campaigns",
+                ],
+            }
         ],
         "connection-types": [
             {
