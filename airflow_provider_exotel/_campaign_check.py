@@ -126,16 +126,16 @@ def check_state_sets(success_states: Any, failure_states: Any) -> tuple[tuple[st
     return success, failure
 
 
-def check_seconds(name: str, value: Any, *, optional: bool = False, zero: bool = False) -> float | None:
+def check_seconds(name: str, value: Any, *, zero: bool = False) -> float:
     """Seconds (> 0, or >= 0 with ``zero``) from a number or a ``timedelta``."""
-    if value is None and optional:
-        return None
     if isinstance(value, timedelta):
         value = value.total_seconds()
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if not number or not (value >= 0 if zero else value > 0) or value == float("inf"):
         bound = ">= 0" if zero else "> 0"
-        raise ExotelValidationError(f"{name} must be a number of seconds {bound} (or a timedelta), got {value!r}")
+        raise ExotelValidationError(
+            f"{name} must be a number of seconds {bound} (or a timedelta), got {value!r}"
+        )
     return float(value)
 
 

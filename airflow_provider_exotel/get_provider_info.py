@@ -59,6 +59,16 @@ CONN_FIELDS: dict[str, Any] = {
 }
 
 
+def _modules(kind: str, *names: str) -> list[dict[str, Any]]:
+    """The provider-info entry listing ``airflow_provider_exotel.<kind>.<name>`` modules."""
+    return [
+        {
+            "integration-name": "Exotel",
+            "python-modules": [f"airflow_provider_exotel.{kind}.{n}" for n in names],
+        }
+    ]
+
+
 def get_provider_info() -> dict[str, Any]:
     from airflow_provider_exotel import __version__
 
@@ -74,42 +84,10 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": [
-            {
-                "integration-name": "Exotel",
-                "python-modules": [
-                    "airflow_provider_exotel.hooks.contacts",
-                    "airflow_provider_exotel.hooks.campaigns",
-                ],
-            }
-        ],
-        "operators": [
-            {
-                "integration-name": "Exotel",
-                "python-modules": [
-                    "airflow_provider_exotel.operators.contacts",
-                    "airflow_provider_exotel.operators.campaigns",
-                ],
-            }
-        ],
-        "sensors": [
-            {
-                "integration-name": "Exotel",
-                "python-modules": [
-                    "airflow_provider_exotel.sensors.contacts",
-                    "airflow_provider_exotel.sensors.campaigns",
-                ],
-            }
-        ],
-        "triggers": [
-            {
-                "integration-name": "Exotel",
-                "python-modules": [
-                    "airflow_provider_exotel.triggers.contacts",
-                    "airflow_provider_exotel.triggers.campaigns",
-                ],
-            }
-        ],
+        "hooks": _modules("hooks", "contacts", "campaigns"),
+        "operators": _modules("operators", "contacts", "campaigns"),
+        "sensors": _modules("sensors", "contacts", "campaigns"),
+        "triggers": _modules("triggers", "contacts", "campaigns"),
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_exotel.hooks.contacts.ExotelContactsHook",

@@ -80,7 +80,10 @@ def example_exotel_campaign_loop():
 
     audience_path = export_audience(RUN_DIR + "/audience.jsonl")
     sync_audience = ExotelSyncContactsOperator(
-        task_id="sync_audience", input_path=audience_path, list_name="{{ params.list_name }}", remove_missing=True
+        task_id="sync_audience",
+        input_path=audience_path,
+        list_name="{{ params.list_name }}",
+        remove_missing=True,
     )
 
     @task
@@ -101,7 +104,12 @@ def example_exotel_campaign_loop():
         caller_id="{{ params.caller_id }}",
         list_sids=["{{ ti.xcom_pull(task_ids='list_sid') }}"],
         read_via_text="{{ params.greeting }}",
-        call_retries={"number_of_retries": 1, "interval_mins": 30, "mechanism": "Linear", "on_status": ["busy"]},
+        call_retries={
+            "number_of_retries": 1,
+            "interval_mins": 30,
+            "mechanism": "Linear",
+            "on_status": ["busy"],
+        },
         if_exists="adopt",
     )
     wait = ExotelCampaignSensor(
@@ -125,7 +133,11 @@ def example_exotel_campaign_loop():
         with open(call_again_path, "w", encoding="utf-8") as fh:
             for number in again:
                 fh.write(json.dumps({"number": number, "tag": "call-again"}) + "\n")
-        summary = {"calls": sum(outcomes.values()), **dict(sorted(outcomes.items())), "call_again": len(again)}
+        summary = {
+            "calls": sum(outcomes.values()),
+            **dict(sorted(outcomes.items())),
+            "call_again": len(again),
+        }
         print(f"campaign report: {summary}")
         return summary
 

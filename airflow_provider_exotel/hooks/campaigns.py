@@ -27,6 +27,7 @@ from airflow_provider_exotel._campaign_input import (
 )
 from airflow_provider_exotel._validation import check_max_records, parse_timestamp
 from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelRequestError
+from airflow_provider_exotel.hooks._base import ExotelBaseHook
 from airflow_provider_exotel.hooks._campaigns import (
     created_since,
     first_item,
@@ -39,8 +40,6 @@ from airflow_provider_exotel.hooks._campaigns import (
 from airflow_provider_exotel.hooks._incremental import ResumePoint, iter_resumed
 from airflow_provider_exotel.hooks._paging import Check, Pager
 from airflow_provider_exotel.hooks._retry import AmbiguousRequestError, backoff
-
-from airflow_provider_exotel.hooks._base import ExotelBaseHook
 
 #: How far before its first send (on the server's clock, known to the second from ``Date``
 #: headers) a lost create may have been stamped ``date_created``.

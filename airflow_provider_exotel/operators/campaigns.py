@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.common.compat.sdk import conf
 
@@ -36,7 +36,6 @@ from airflow_provider_exotel._campaign_input import (
 )
 from airflow_provider_exotel._validation import check_hook_params, check_int, check_path_segment
 from airflow_provider_exotel.exceptions import ExotelError, ExotelValidationError
-
 from airflow_provider_exotel.operators._base import ExotelBaseOperator, account_of, check_path, is_deferred
 from airflow_provider_exotel.operators._fetch import MAX_XCOM_CONTACTS
 from airflow_provider_exotel.operators._files import Resume, to_path, write_export
@@ -66,7 +65,9 @@ class _CampaignOperator(ExotelBaseOperator):
         self, *, exotel_conn_id: str = "exotel_default", hook_params: dict[str, Any] | None = None, **kw: Any
     ) -> None:
         super().__init__(exotel_conn_id=exotel_conn_id, hook_params=check_hook_params(hook_params), **kw)
-        if not is_deferred(exotel_conn_id) and (not isinstance(exotel_conn_id, str) or not exotel_conn_id.strip()):
+        if not is_deferred(exotel_conn_id) and (
+            not isinstance(exotel_conn_id, str) or not exotel_conn_id.strip()
+        ):
             raise ExotelValidationError(f"exotel_conn_id must be a non-empty string, got {exotel_conn_id!r}")
 
     @cached_property
@@ -154,9 +155,13 @@ class ExotelCreateCampaignOperator(_CampaignOperator):
         if if_exists not in IF_EXISTS:
             raise ExotelValidationError(f"if_exists must be one of {list(IF_EXISTS)}, got {if_exists!r}")
         if not isinstance(wait_for_completion, bool):
-            raise ExotelValidationError(f"wait_for_completion must be True or False, got {wait_for_completion!r}")
+            raise ExotelValidationError(
+                f"wait_for_completion must be True or False, got {wait_for_completion!r}"
+            )
         if campaign_type not in CAMPAIGN_TYPES:
-            raise ExotelValidationError(f"campaign_type must be one of {list(CAMPAIGN_TYPES)}, got {campaign_type!r}")
+            raise ExotelValidationError(
+                f"campaign_type must be one of {list(CAMPAIGN_TYPES)}, got {campaign_type!r}"
+            )
         check_flow(flow_url, read_via_text)
         if call_retries is not None:
             check_retries(call_retries)
@@ -174,7 +179,7 @@ class ExotelCreateCampaignOperator(_CampaignOperator):
         self.if_exists = if_exists
         self.wait_for_completion = wait_for_completion
         self.poll_interval = check_seconds("poll_interval", poll_interval)
-        self.timeout = check_seconds("timeout", timeout, optional=True)
+        self.timeout = None if timeout is None else check_seconds("timeout", timeout)
         self.deferrable = deferrable
         if not any(is_deferred(v) for v in (name, caller_id, list_sids, numbers, send_at, end_at)):
             self._arguments()  # every rule checked at parse time when nothing is templated
@@ -261,7 +266,9 @@ class ExotelCreateCampaignOperator(_CampaignOperator):
         while True:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                raise ExotelError(f"Timed out after {self.timeout:g} s waiting for Exotel campaign {campaign_id}")
+                raise ExotelError(
+                    f"Timed out after {self.timeout:g} s waiting for Exotel campaign {campaign_id}"
+                )
             time.sleep(self.poll_interval if left is None else min(self.poll_interval, left))
             try:
                 result = check_campaign(self.hook, campaign_id)
@@ -297,7 +304,9 @@ class ExotelCampaignActionOperator(_CampaignOperator):
 
     template_fields: Sequence[str] = ("campaign_id", "action")
 
-    def __init__(self, *, campaign_id: Any, action: str, exotel_conn_id: str = "exotel_default", **kw: Any) -> None:
+    def __init__(
+        self, *, campaign_id: Any, action: str, exotel_conn_id: str = "exotel_default", **kw: Any
+    ) -> None:
         super().__init__(exotel_conn_id=exotel_conn_id, **kw)
         if not is_deferred(action):
             check_action(action)
@@ -381,7 +390,7 @@ class ExotelFetchCampaignCallDetailsOperator(_CampaignOperator):
             return self._rows(self.max_records, ResumePoint(resume.count, resume.last, resume.seen))
 
         target = to_path(self.output_path)
-        origin, account_sid = account_of(self.hook)
+        origin, account_sid = account_of(cast(Any, self.hook))  # any Exotel hook
         key = {
             "endpoint": f"campaigns/{campaign_id}/call-details",
             "status": self.status,
@@ -394,7 +403,11 @@ class ExotelFetchCampaignCallDetailsOperator(_CampaignOperator):
         return {"path": str(target), "count": count}
 
     def _to_xcom(self, campaign_id: str, progress: Any) -> list[dict[str, Any]]:
-        limit = MAX_XCOM_CONTACTS + 1 if self.max_records is None else min(self.max_records, MAX_XCOM_CONTACTS + 1)
+        limit = (
+            MAX_XCOM_CONTACTS + 1
+            if self.max_records is None
+            else min(self.max_records, MAX_XCOM_CONTACTS + 1)
+        )
         rows: list[dict[str, Any]] = []
         details = self._rows(limit)
         try:
@@ -424,7 +437,7 @@ class ExotelFetchCampaignCallDetailsOperator(_CampaignOperator):
 
         inputs: list[Dataset] = []
         try:
-            namespace, account_sid = exotel_namespace(self.hook)
+            namespace, account_sid = exotel_namespace(cast(Any, self.hook))
             name = f"accounts/{account_sid}/campaigns/{_campaign_id(self.campaign_id)}/call-details"
             inputs.append(Dataset(namespace=namespace, name=name))
         except Exception as exc:  # lineage never fails a task that succeeded

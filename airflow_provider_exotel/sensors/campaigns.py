@@ -149,7 +149,9 @@ class ExotelCampaignSensor(BaseSensorOperator):
         hook = None
         try:
             # one attempt, timeout capped (also below a connection extra); a 429 defers at once
-            hook = ExotelCampaignsHook(self.exotel_conn_id, **self.hook_params).single_attempt(FIRST_CHECK_TIMEOUT)
+            hook = ExotelCampaignsHook(self.exotel_conn_id, **self.hook_params).single_attempt(
+                FIRST_CHECK_TIMEOUT
+            )
             result = self._check(hook)
         except ExotelError as exc:
             if isinstance(exc, ExotelCampaignFailedError) or is_permanent(exc):

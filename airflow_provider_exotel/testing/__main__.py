@@ -24,12 +24,12 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from airflow_provider_exotel.testing._ratelimit import RESET_FORMATS
 from airflow_provider_exotel.testing._campaigns_cli import (  # WIRE
     add_campaign_arguments,
     campaign_cli,
     configure_campaigns,
 )
+from airflow_provider_exotel.testing._ratelimit import RESET_FORMATS
 from airflow_provider_exotel.testing.control import ENDPOINTS
 from airflow_provider_exotel.testing.simulator import ExotelSimulator
 

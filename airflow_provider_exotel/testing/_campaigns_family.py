@@ -247,10 +247,8 @@ class CampaignsFamily:
             if run.status == "deleted":
                 raise ApiError(404, "Campaign not found")
             if run.status != "created":
-                raise ApiError(
-                    400,
-                    f"Campaign is {spell(run.status, self.status_spelling)}; only a created campaign can be deleted",
-                )
+                status = spell(run.status, self.status_spelling)
+                raise ApiError(400, f"Campaign is {status}; only a created campaign can be deleted")
             run.status = "deleted"
             run.data["date_updated"] = iso(self.now())
             view = run.view(self.status_spelling)

@@ -78,7 +78,7 @@ ENDPOINTS: tuple[tuple[str, str, str], ...] = (
     ("POST", "/_control/clock", 'move the clock ahead: {"advance": seconds}'),
     ("GET", "/_control/rate_limit", "account limits and the X-RateLimit-Reset format"),
     ("POST", "/_control/rate_limit", 'set {"reset_format"} and/or {"limit", "window", "headers", "family"}'),
-    ("GET", "/_control/campaigns", "campaign settings (pace, status_spelling) and every campaign's status"),  # WIRE
+    ("GET", "/_control/campaigns", "campaign settings and every campaign's status and stats"),  # WIRE
     ("POST", "/_control/campaigns", 'set {"pace": calls/s, "status_spelling": "old"|"new"}'),  # WIRE
     ("POST", "/_control/campaigns/<id>/advance", 'run one campaign {"seconds": n} ahead'),  # WIRE
     ("POST", "/_control/campaigns/<id>/finish", "make every call left now and complete it"),  # WIRE

@@ -62,7 +62,12 @@ def test_numbers_flow_schedule_retries_callbacks_and_extra_are_sent_as_exotel_ex
         flow_url=FLOW,
         send_at=send_at,
         end_at="2099-01-01T18:00:00",
-        retries={"number_of_retries": 2, "interval_mins": 30, "mechanism": "linear", "on_status": ["NoAnswer"]},
+        retries={
+            "number_of_retries": 2,
+            "interval_mins": 30,
+            "mechanism": "linear",
+            "on_status": ["NoAnswer"],
+        },
         status_callback="https://example.com/status",
         custom_field={"batch": 7},
         extra={"call_duplicate_numbers": False},
@@ -92,7 +97,10 @@ BAD_CAMPAIGNS = {
     "dynamic with two lists": ({"list_sids": ["L1", "L2"], "campaign_type": "dynamic"}, "exactly 1"),
     "unknown campaign type": ({"campaign_type": "weekly"}, "campaign_type"),
     "5001 numbers": ({"list_sids": None, "numbers": [f"+9198{i:08d}" for i in range(5001)]}, "1 to 5000"),
-    "an invalid number": ({"list_sids": None, "numbers": ["+919876543210", "12ab"]}, r"numbers\[1\] must be a phone number"),
+    "an invalid number": (
+        {"list_sids": None, "numbers": ["+919876543210", "12ab"]},
+        r"numbers\[1\] must be a phone number",
+    ),
     "both flows": ({"flow_url": FLOW}, "exactly one of flow_url"),
     "no flow": ({"read_via_text": None}, "exactly one of flow_url"),
     "flow not a URL": ({"read_via_text": None, "flow_url": "my.exotel.com/x"}, "flow_url"),
@@ -177,7 +185,7 @@ def test_a_429_before_the_create_was_accepted_is_waited_out_and_sent_again(exote
 
 
 def test_a_refused_create_says_why(exotel_simulator):
-    with pytest.raises(ExotelRequestError, match="List.* not found") as info:
+    with pytest.raises(ExotelRequestError, match=r"List.* not found") as info:
         create(make_hook(), list_sids=["nope"])
     assert info.value.status == 400
     assert len(requests_to(exotel_simulator, "POST")) == 1

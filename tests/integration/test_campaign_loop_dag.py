@@ -41,7 +41,11 @@ def test_campaign_loop_syncs_calls_waits_exports_and_lists_who_to_call_again(
     numbers = [f"+9196{i:08d}" for i in range(50)]
     outcomes = Counter(outcome_of(n) for n in numbers)
     report = result.xcom("report")
-    assert report == {"calls": 50, **dict(sorted(outcomes.items())), "call_again": outcomes["busy"] + outcomes["no-answer"]}
+    assert report == {
+        "calls": 50,
+        **dict(sorted(outcomes.items())),
+        "call_again": outcomes["busy"] + outcomes["no-answer"],
+    }
     assert "campaign report:" in result.task_log("report")
     with open(result.xcom("export_calls")["path"], encoding="utf-8") as fh:
         assert [json.loads(line)["number"] for line in fh] == numbers

@@ -10,7 +10,12 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_exotel._campaign_check import ExotelCampaignFailedError
-from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelRequestError, ExotelValidationError
+from airflow_provider_exotel.exceptions import (
+    ExotelAuthError,
+    ExotelError,
+    ExotelRequestError,
+    ExotelValidationError,
+)
 from airflow_provider_exotel.operators.campaigns import (
     ExotelCampaignActionOperator,
     ExotelCreateCampaignOperator,
@@ -114,9 +119,9 @@ def test_wait_times_out(exotel_simulator):
     audience(exotel_simulator, 5)
 
     with pytest.raises(ExotelError, match="Timed out"):
-        create_op(send_at="2099-01-01T00:00:00Z", wait_for_completion=True, poll_interval=0.01, timeout=0.05).execute(
-            {}
-        )
+        create_op(
+            send_at="2099-01-01T00:00:00Z", wait_for_completion=True, poll_interval=0.01, timeout=0.05
+        ).execute({})
 
 
 def test_deferrable_wait_defers_to_the_trigger_with_ids_and_settings_only(exotel_simulator):
@@ -186,7 +191,9 @@ def test_action_operator_pauses_and_a_refused_action_names_the_status(exotel_sim
     audience(exotel_simulator, 5)
     made = create_op().execute({})
 
-    paused = ExotelCampaignActionOperator(task_id="pause", campaign_id=made, action="pause", hook_params=FAST).execute({})
+    paused = ExotelCampaignActionOperator(
+        task_id="pause", campaign_id=made, action="pause", hook_params=FAST
+    ).execute({})
     assert paused["status"] == "paused"
     with pytest.raises(ExotelRequestError, match="its status is paused"):
         ExotelCampaignActionOperator(task_id="again", campaign_id=made["id"], action="pause").execute({})
@@ -200,7 +207,9 @@ def test_call_details_without_output_path_are_returned_and_capped_at_1000(exotel
     made = create_op().execute({})
     exotel_simulator.campaigns.finish(made["id"])
 
-    rows = ExotelFetchCampaignCallDetailsOperator(task_id="f", campaign_id=made["id"], hook_params=FAST).execute({})
+    rows = ExotelFetchCampaignCallDetailsOperator(
+        task_id="f", campaign_id=made["id"], hook_params=FAST
+    ).execute({})
     busy = ExotelFetchCampaignCallDetailsOperator(
         task_id="b", campaign_id=made, status="busy", hook_params=FAST
     ).execute({})
@@ -218,7 +227,9 @@ def test_call_details_without_output_path_are_returned_and_capped_at_1000(exotel
     ).execute({})
     exotel_simulator.campaigns.finish(big["id"])
     with pytest.raises(ExotelError, match="more than 1000"):
-        ExotelFetchCampaignCallDetailsOperator(task_id="g", campaign_id=big["id"], hook_params=FAST).execute({})
+        ExotelFetchCampaignCallDetailsOperator(task_id="g", campaign_id=big["id"], hook_params=FAST).execute(
+            {}
+        )
 
 
 def test_call_details_export_writes_json_lines_and_a_failed_try_is_resumed(exotel_simulator, tmp_path):
@@ -229,7 +240,10 @@ def test_call_details_export_writes_json_lines_and_a_failed_try_is_resumed(exote
 
     def op():
         return ExotelFetchCampaignCallDetailsOperator(
-            task_id="export", campaign_id=made["id"], output_path=str(target), hook_params={**FAST, "concurrency": 1}
+            task_id="export",
+            campaign_id=made["id"],
+            output_path=str(target),
+            hook_params={**FAST, "concurrency": 1},
         )
 
     exotel_simulator.clear_requests()
@@ -252,7 +266,9 @@ def test_call_details_export_writes_json_lines_and_a_failed_try_is_resumed(exote
 
 def test_call_details_lineage_names_the_campaign_and_the_file(exotel_simulator, tmp_path):
     pytest.importorskip("airflow.providers.openlineage")
-    op = ExotelFetchCampaignCallDetailsOperator(task_id="f", campaign_id="c9", output_path=str(tmp_path / "c.jsonl"))
+    op = ExotelFetchCampaignCallDetailsOperator(
+        task_id="f", campaign_id="c9", output_path=str(tmp_path / "c.jsonl")
+    )
 
     lineage = op.get_openlineage_facets_on_complete(None)
 

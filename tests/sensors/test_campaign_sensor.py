@@ -88,7 +88,9 @@ def test_success_and_failure_states_can_be_chosen_in_any_spelling(exotel_simulat
     made = campaign(exotel_simulator)
     exotel_simulator.campaigns.status_spelling = "new"
 
-    result = make_sensor(campaign_id=made["id"], success_states=["InProgress"], failure_states=["Failed"]).poke({})
+    result = make_sensor(
+        campaign_id=made["id"], success_states=["InProgress"], failure_states=["Failed"]
+    ).poke({})
 
     assert result.is_done is True and result.xcom_value["status"] == "in-progress"
 
@@ -193,7 +195,9 @@ def test_trigger_fires_success_once_the_campaign_completes(exotel_simulator):
     event = first_event(make_trigger(campaign_id=made["id"]))
 
     assert event["status"] == "success" and event["campaign"]["status"] == "completed"
-    assert exotel_simulator.request_count() == 3  # two checks saw it running; the clock moved before the third
+    assert (
+        exotel_simulator.request_count() == 3
+    )  # two checks saw it running; the clock moved before the third
 
 
 def test_trigger_fires_failed_for_a_failure_state_and_error_for_permanent_errors(exotel_simulator):
