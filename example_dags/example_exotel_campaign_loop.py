@@ -100,7 +100,7 @@ def example_exotel_campaign_loop():
     sid = list_sid()
     launch = ExotelCreateCampaignOperator(
         task_id="launch",
-        name="{{ params.list_name }} {{ ds }}",  # one campaign per run: a retry adopts it
+        name="{{ params.list_name }} {{ run_id }}",  # one campaign per run: a retry adopts it
         caller_id="{{ params.caller_id }}",
         list_sids=["{{ ti.xcom_pull(task_ids='list_sid') }}"],
         read_via_text="{{ params.greeting }}",

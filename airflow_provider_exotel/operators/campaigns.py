@@ -96,7 +96,7 @@ class ExotelCreateCampaignOperator(_CampaignOperator):
     (``failed``, ``canceled``, ``deleted``) fails the task with the campaign's id, name, status and
     stats.
 
-    :param name: the campaign's name (use one per run, e.g. ``"promo-{{ ds }}"``). Templated.
+    :param name: the campaign's name (use one per run, e.g. ``"promo {{ run_id }}"``). Templated.
     :param caller_id: the ExoPhone to call from. Templated.
     :param list_sids: lists to call (1-5; exactly 1 for ``dynamic``). Templated.
     :param numbers: numbers to call instead (1-5000). Templated.
