@@ -17,7 +17,6 @@ from urllib.parse import quote
 from airflow_provider_exotel._campaign_check import normalize_status
 from airflow_provider_exotel._campaign_input import (
     ACTIONS,
-    CALLBACKS,
     STATUSES,
     campaign_item,
     check_action,
@@ -115,7 +114,6 @@ class ExotelCampaignsHook(ExotelBaseHook):
             "call_schedule_callback": call_schedule_callback,
             "status_callback": status_callback,
         }
-        assert tuple(callbacks) == CALLBACKS
         item = campaign_item(
             name=name,
             caller_id=caller_id,
@@ -270,9 +268,9 @@ class ExotelCampaignsHook(ExotelBaseHook):
                 )
             except AmbiguousRequestError as exc:  # applied or not? the campaign's status says
                 current = self.get_campaign(campaign_id)
-                if current.get("status") == leads_to or attempt == self.retry_limit:
-                    if current.get("status") == leads_to:
-                        return current
+                if current.get("status") == leads_to:
+                    return current
+                if attempt == self.retry_limit:
                     raise
                 self.log.warning(
                     "Exotel PUT %s: answer lost (%s); %s not applied, re-sending", endpoint, exc, verb
