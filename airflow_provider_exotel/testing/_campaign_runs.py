@@ -88,7 +88,8 @@ class CampaignRun:
     rows: list[dict[str, Any]] = field(default_factory=list)
     active_since: float | None = None  # when the current running stretch began
     dial_done: float = 0.0  # running seconds before it
-    on_call: Callable[[dict[str, Any]], None] | None = None  # a v1 call record was written
+    #: called with (call-detail row, epoch of the call, v1 call record) for every call made
+    on_call: Callable[[dict[str, Any], float, dict[str, Any]], None] | None = None
 
     @property
     def id(self) -> str:
@@ -204,7 +205,7 @@ class CampaignRun:
         }
         self.rows.append(row)
         if dialled and self.on_call is not None:
-            self.on_call(self._v1_record(row, at))
+            self.on_call(row, at, self._v1_record(row, at))
 
     def _v1_record(self, row: dict[str, Any], at: float) -> dict[str, Any]:
         account = self.data.get("account_sid")

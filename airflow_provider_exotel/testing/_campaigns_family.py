@@ -16,8 +16,9 @@ Endpoints, below ``/v2/accounts/<account_sid>/`` (the campaign budget family):
 Campaigns run on the simulator clock (:mod:`._campaign_runs`) at ``pace`` calls per second (family
 attribute, CLI ``--campaign-pace``, control endpoint). ``status_spelling``: ``"old"`` (default,
 ``in-progress``) or ``"new"`` (``InProgress``; CLI ``--status-spelling``). Every call made is also
-a v1 call record: handed to ``sim.add_call_record(record)`` when the simulator has it (the v1 Calls
-family), and kept in ``family.call_records``.
+a v1 call record: kept in ``family.call_records`` and handed to the v1 Calls family when the
+simulator serves it (``sim.add_call_record(date_created=, duration=, status=, direction=, to=,
+from_=, sid=, **v1_fields)``).
 
 Control endpoint (``/_control/campaigns``): ``GET`` → settings and every campaign's status and
 stats; ``POST {"pace", "status_spelling"}`` changes settings; ``POST /_control/campaigns/<id>/advance
@@ -108,11 +109,22 @@ class CampaignsFamily:
             self.runs[campaign_id].bonus(float(seconds), self.now())
             return self.campaign(campaign_id)
 
-    def _record_call(self, record: dict[str, Any]) -> None:
+    def _record_call(self, row: dict[str, Any], at: float, record: dict[str, Any]) -> None:
+        """Keep the v1 record; hand the call to the v1 Calls family (``sim.add_call_record``) if served."""
         self.call_records.append(record)
         add = getattr(self.sim, "add_call_record", None)
         if callable(add):
-            add(dict(record))
+            add(
+                date_created=int(at),
+                duration=row["duration"],
+                status=row["status"],
+                direction="outbound-api",
+                to=row["number"],
+                from_=str(row["caller_id"]),
+                sid=row["call_sid"],
+                RecordingUrl=row["recording_url"],
+                AnsweredBy=record["AnsweredBy"],
+            )
 
     # ------------------------------------------------------------------ endpoints
     def _create(self, request: ApiRequest) -> tuple[int, bytes]:

@@ -93,3 +93,21 @@ def test_control_endpoint_and_cli_advance_and_finish_a_campaign(exotel_simulator
     assert control(exotel_simulator, "POST", "/campaigns", {"pace": 3}).json()["pace"] == 3.0
     assert control(exotel_simulator, "POST", "/campaigns/nope/finish").status_code == 404
     assert campaign_cli(["finish", "nope", "--url", exotel_simulator.url]) == 1
+
+
+def test_calls_made_are_handed_to_the_v1_calls_family_when_it_is_served(exotel_simulator):
+    handed: list[dict] = []
+    exotel_simulator.add_call_record = lambda **call: handed.append(call)  # the v1 Calls family's entry
+    numbers = ["+919876500001", "+919876500002"]
+
+    made = data(new_campaign(exotel_simulator, caller_id="08047112233", **{"from": numbers}))
+    exotel_simulator.campaigns.finish(made["id"])
+
+    assert [c["to"] for c in handed] == numbers
+    assert {c["from_"] for c in handed} == {"08047112233"} and {c["direction"] for c in handed} == {
+        "outbound-api"
+    }
+    assert [c["status"] for c in handed] == [outcome_of(n) for n in numbers]
+    details = exotel_simulator.campaigns.call_details(made["id"])
+    assert [c["sid"] for c in handed] == [d["call_sid"] for d in details]
+    assert all(isinstance(c["date_created"], int) for c in handed)
