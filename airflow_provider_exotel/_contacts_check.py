@@ -99,12 +99,13 @@ def check_min_count(value: Any, *, rendered: bool) -> int:
 
 
 def check_list_sid(value: Any) -> str | None:
-    """``list_sid`` as None (all contacts) or a trimmed, path-safe list sid (``".."`` is refused)."""
+    """``list_sid`` as None (all contacts) or checked by the one list-sid rule
+    (:func:`airflow_provider_exotel._validation.check_list_sid`)."""
     if value is None:
         return None
-    from airflow_provider_exotel._validation import check_path_segment
+    from airflow_provider_exotel._validation import check_list_sid as check_required
 
-    return check_path_segment("list_sid", value)
+    return check_required(value)
 
 
 def parse_created_after(value: Any, argument: str = "created_after") -> dt.datetime:
@@ -129,6 +130,9 @@ def parse_created_after(value: Any, argument: str = "created_after") -> dt.datet
         )
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
+    from airflow_provider_exotel._validation import to_utc
+
+    to_utc(parsed, argument)  # one UTC cannot hold is an error naming the argument
     return parsed
 
 

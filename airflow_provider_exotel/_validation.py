@@ -364,26 +364,54 @@ def check_hook_params(value: Any, argument: str = "hook_params") -> dict[str, An
 def parse_timestamp(value: Any) -> datetime | None:
     """``value`` (a ``datetime``, ``date`` or ISO-8601 string) as an aware UTC datetime; naive means UTC.
 
-    Returns ``None`` when ``value`` is not a date at all or cannot be parsed. Accepts Exotel's
-    ``2021-05-02T14:36:31Z`` and what Airflow renders for ``{{ data_interval_start }}``.
+    Returns ``None`` when ``value`` is not a date at all, cannot be parsed, or lies outside what a
+    UTC datetime can hold. Accepts Exotel's ``2021-05-02T14:36:31Z`` and what Airflow renders for
+    ``{{ data_interval_start }}``.
     """
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        text = value.strip()
-        if text[-1:] in ("Z", "z"):
-            text = text[:-1] + "+00:00"
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-    else:
+    moment = _read_timestamp(value)
+    if moment is None:
         return None
+    try:
+        return to_utc(moment)
+    except ExotelValidationError:
+        return None
+
+
+def _read_timestamp(value: Any) -> datetime | None:
+    """``value`` as a datetime in its own time zone (naive stays naive), or None."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def to_utc(moment: datetime, argument: str = "timestamp") -> datetime:
+    """``moment`` as an aware UTC datetime (naive means UTC) — the one bound check of every timestamp.
+
+    A moment that UTC cannot hold (``0001-01-01T00:00:00+05:30``, ``9999-12-31T23:59:59-05:00``) is
+    an :class:`ExotelValidationError` naming ``argument``, never a bare ``OverflowError``.
+
+    :param moment: the datetime.
+    :param argument: the argument's name, for the error message.
+    """
     if moment.tzinfo is None or moment.utcoffset() is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ExotelValidationError(
+            f"{argument} {moment.isoformat()} is outside the range of a UTC timestamp "
+            "(0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z)"
+        ) from None
 
 
 def check_created_range(
@@ -399,13 +427,13 @@ def check_created_range(
         if value is None:
             bounds.append(None)
             continue
-        moment = parse_timestamp(value)
+        moment = _read_timestamp(value)
         if moment is None:
             raise ExotelValidationError(
                 f"{name} must be a datetime or an ISO-8601 date/time string such as "
                 f"'2024-05-01T00:00:00+00:00' (naive means UTC), got {value!r}"
             )
-        bounds.append(moment)
+        bounds.append(to_utc(moment, name))
     start, end = bounds
     if start is not None and end is not None and start > end:
         raise ExotelValidationError(

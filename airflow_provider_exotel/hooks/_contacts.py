@@ -6,7 +6,7 @@ short bodies over the transport (``_base``), the pager (``_paging``), the increm
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -36,11 +36,13 @@ from airflow_provider_exotel.hooks._base import ExotelBaseHook
 from airflow_provider_exotel.hooks._batches import (
     BulkCreateResult,
     BulkUpdateResult,
+    R,
     Resend,
     batch_sender,
     run_batches,
 )
 from airflow_provider_exotel.hooks._incremental import ResumePoint, iter_created_between, iter_resumed
+from airflow_provider_exotel.hooks._paging import closing_pages
 
 
 def path_segment(name: str, value: Any) -> str:
@@ -207,10 +209,7 @@ class ContactsMixin(ExotelBaseHook):
         """
         check_int("batch_size", batch_size, minimum=1, maximum=MAX_BULK_UPDATE)
         items = validate_contacts(contacts)
-        if not items:
-            return BulkUpdateResult()
-        send = batch_sender(lambda _: self._update_spec(), BulkUpdateResult)
-        return run_batches(items, batch_size, self.concurrency, send, BulkUpdateResult, _sid, "exotel-put")
+        return self._run_bulk(items, batch_size, self._update_spec, BulkUpdateResult, _sid, "exotel-put")
 
     def _update_spec(self) -> Resend:
         return self._resend_spec(
@@ -222,6 +221,19 @@ class ContactsMixin(ExotelBaseHook):
             by_sid,
             not_applied="not updated",
         )
+
+    def _run_bulk(
+        self,
+        items: list[dict[str, Any]],
+        batch_size: int,
+        spec: Callable[[], Resend],
+        result_type: type[R],
+        key: Callable[[Any], str],
+        thread_name: str,
+    ) -> R:
+        """``items`` in batches through the one resend loop and batch runner."""
+        sender = batch_sender(lambda _: spec(), result_type)
+        return run_batches(items, batch_size, self.concurrency, sender, result_type, key, thread_name)
 
     def _resend_spec(self, label: str, key: Any, send: Any, pair: Any, **options: Any) -> Resend:
         settings = self.settings
@@ -247,12 +259,7 @@ class ContactsMixin(ExotelBaseHook):
         """
         check_int("batch_size", batch_size, minimum=1, maximum=MAX_BULK_CREATE)
         items = validate_new_contacts(contacts)
-        if not items:
-            return BulkCreateResult()
-        send = batch_sender(lambda _: self._create_spec(), BulkCreateResult)
-        return run_batches(
-            items, batch_size, self.concurrency, send, BulkCreateResult, _number, "exotel-post"
-        )
+        return self._run_bulk(items, batch_size, self._create_spec, BulkCreateResult, _number, "exotel-post")
 
     def _create_spec(self) -> Resend:
         def send(todo: list[dict[str, Any]]) -> dict[str, Any]:
@@ -283,9 +290,8 @@ class ContactsMixin(ExotelBaseHook):
         first and stops at the first one created before it, or once all are found. A contact
         without a readable ``date_created`` cannot be shown to be new and is not matched."""
         found: dict[str, str] = {}
-        contacts = self.iter_contacts(sort_by="date_created:desc")
         oldest: float | None = None
-        try:
+        with closing_pages(self.iter_contacts(sort_by="date_created:desc")) as contacts:
             for contact in contacts:
                 if oldest is None:  # after the first page: its Date header is known
                     oldest = math.floor(self._server_time(first_sent))
@@ -293,19 +299,11 @@ class ContactsMixin(ExotelBaseHook):
                 if created is not None and math.floor(created.timestamp()) < oldest:
                     break
                 number = normalize_number(contact.get("number"))
-                if (
-                    created is not None
-                    and number in numbers
-                    and number not in found
-                    and isinstance(contact.get("sid"), str)
-                ):
-                    found[number] = contact["sid"]
+                sid = contact.get("sid")
+                if created is not None and number in numbers and number not in found and isinstance(sid, str):
+                    found[number] = sid
                     if len(found) == len(numbers):
                         break
-        finally:
-            close = getattr(contacts, "close", None)
-            if close is not None:
-                close()
         return found
 
 

@@ -26,6 +26,7 @@ from airflow_provider_exotel.hooks._batches import (
     run_batches,
 )
 from airflow_provider_exotel.hooks._contacts import path_segment
+from airflow_provider_exotel.hooks._paging import closing_pages
 from airflow_provider_exotel.hooks._retry import AmbiguousRequestError, backoff
 
 
@@ -132,13 +133,8 @@ class ListsMixin(ExotelBaseHook):
 
     def _find_list(self, name: str) -> dict[str, Any] | None:
         """The list whose name is exactly ``name`` (Exotel's ``name`` filter matches substrings)."""
-        lists = self.iter_lists(name=name)
-        try:
+        with closing_pages(self.iter_lists(name=name)) as lists:
             return next((lst for lst in lists if lst.get("name") == name), None)
-        finally:
-            close = getattr(lists, "close", None)
-            if close is not None:
-                close()
 
     def delete_list(self, list_sid: str) -> bool:
         """Delete a list (not its contacts); ``False`` when it did not exist.
@@ -150,8 +146,7 @@ class ListsMixin(ExotelBaseHook):
     def add_contacts_to_list(
         self, list_sid: str, contact_sids: Iterable[str], *, batch_size: int = MAX_LIST_ADD
     ) -> BulkUpdateResult:
-        """Add existing contacts to a list, ``batch_size`` (≤5000) per request, up to
-        ``concurrency`` in flight.
+        """Add existing contacts to a list, ``batch_size`` (≤5000) per request, in input order.
 
         Returns a :class:`BulkUpdateResult` of contact sids. Adding is a set operation, so a lost
         answer is simply re-sent. Whatever ends it raises, carrying ``partial_result``.
@@ -176,7 +171,8 @@ class ListsMixin(ExotelBaseHook):
         settings = self.settings
         spec = _spec(f"POST {endpoint}", send, settings.retry_limit, settings.retry_delay, self.log)
         sender = batch_sender(lambda _: spec, BulkUpdateResult)
-        return run_batches(sids, batch_size, self.concurrency, sender, BulkUpdateResult, str, "exotel-add")
+        # one batch at a time: a list keeps its members in the order they were added
+        return run_batches(sids, batch_size, 1, sender, BulkUpdateResult, str, "exotel-add")
 
     def remove_contacts_from_list(self, list_sid: str, contact_sids: Iterable[str]) -> BulkUpdateResult:
         """Remove contacts from a list: one ``DELETE`` per contact, ``concurrency`` in flight.

@@ -24,6 +24,7 @@ from airflow_provider_exotel.hooks._secrets import redact
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_BACKOFF = 60.0
+#: Longest ``Retry-After`` honoured when retrying a 5xx (a 429 is bounded by ``rate_limit_wait``).
 MAX_RETRY_AFTER = 300.0
 
 
@@ -36,22 +37,41 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), clamped to 0..300."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        from email.utils import parsedate_to_datetime
+def parse_retry_after(value: str | None, date: str | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header: delta-seconds, or an HTTP date (a past one is 0).
 
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    if math.isnan(seconds):
+    An HTTP date is measured from the answer's ``Date`` header when it has one (the server's clock),
+    else from ours. Anything else — not a finite number of seconds >= 0, not a date (``1e400``,
+    ``nan``, ``-5``, garbage) — is ignored: ``None``, as if the header were absent. The value is not
+    capped here: the caller decides what a long one means.
+
+    :param value: the ``Retry-After`` header, or None.
+    :param date: the answer's ``Date`` header, or None.
+    """
+    if value is None or not value.strip():
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        moment = _http_date(text)
+        if moment is None:
+            return None
+        now = _http_date(date) if date else None
+        seconds = max(moment - (now if now is not None else time.time()), 0.0)
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+def _http_date(text: str) -> float | None:
+    """Epoch seconds of an HTTP date, or None."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def backoff(retry_delay: float, attempt_number: int) -> float:
@@ -69,7 +89,7 @@ class Wait(tenacity.wait.wait_base):
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         if isinstance(exc, TransientError) and exc.retry_after is not None:
-            return exc.retry_after
+            return min(exc.retry_after, MAX_RETRY_AFTER)
         return backoff(self.retry_delay, retry_state.attempt_number)
 
 

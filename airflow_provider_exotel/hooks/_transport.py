@@ -26,7 +26,7 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_exotel.exceptions import ExotelError, ExotelRateLimitError, ExotelRequestError
 from airflow_provider_exotel.hooks._answers import Check
-from airflow_provider_exotel.hooks._budget import BudgetWaitTooLong, RequestBudget
+from airflow_provider_exotel.hooks._budget import BudgetWaitTooLong, RateLimitWait, RequestBudget
 from airflow_provider_exotel.hooks._retry import (
     RETRYABLE_STATUS,
     TransientError,
@@ -103,10 +103,10 @@ def encode(json_body: Any) -> bytes | None:
 
 @dataclass
 class _Waiting:
-    """What one request has waited for its family's budget, over all its attempts."""
+    """One request's wait for its family's budget over all its attempts (``RateLimitWait``, the
+    429 policy of ``_budget``), and the last 429 it met."""
 
-    limit: float  # rate_limit_wait
-    waited: float = 0.0
+    wait: RateLimitWait
     last_429: ExotelError | None = None
 
 
@@ -130,7 +130,7 @@ class Transport:
         settings = self.settings
         before_sleep = partial(log_retry, self.log, settings.retry_limit)
         retrying = policy(settings.retry_limit, settings.retry_delay, before_sleep)
-        waiting = _Waiting(settings.rate_limit_wait)
+        waiting = _Waiting(RateLimitWait(self.budgets[call.family], settings.rate_limit_wait))
         try:
             return retrying(self._attempt, call, waiting)
         except TransientError as exc:
@@ -153,21 +153,19 @@ class Transport:
         """Budget wait → send, until the answer is not a 429."""
         budget = self.budgets[call.family]
         while True:
-            seq = self._wait_for_budget(call, budget, waiting)
+            seq = self._wait_for_budget(call, waiting)
             response = self._send(call)
             budget.observe(seq, response.status_code, response.headers)
             self.clock.observe(response.headers.get("Date"))
             if response.status_code != 429:
                 return response
-            self._on_429(call, budget, seq, response, waiting)
+            self._on_429(call, seq, response, waiting)
 
-    def _wait_for_budget(self, call: Call, budget: RequestBudget, waiting: _Waiting) -> int:
+    def _wait_for_budget(self, call: Call, waiting: _Waiting) -> int:
         try:
-            seq, spent = budget.acquire(waiting.limit - waiting.waited)
+            return waiting.wait.acquire()
         except BudgetWaitTooLong as exc:
             raise rate_limit_error(call.label, exc, waiting, self.log) from None
-        waiting.waited += spent
-        return seq
 
     def _send(self, call: Call) -> requests.Response:
         timeout = self.settings.timeout
@@ -190,21 +188,22 @@ class Transport:
                 ExotelRequestError(f"Exotel {call.label}: {connection_failure(exc)}")
             ) from exc
 
-    def _on_429(
-        self, call: Call, budget: RequestBudget, seq: int, response: requests.Response, waiting: _Waiting
-    ) -> None:
-        """The family's budget is spent: the budget pauses (not a retry), bounded by rate_limit_wait."""
+    def _on_429(self, call: Call, seq: int, response: requests.Response, waiting: _Waiting) -> None:
+        """The family's budget is spent: the 429 policy (``RateLimitWait``) says how long to pause
+        before the re-send (not a retry), or that ``rate_limit_wait`` is used up."""
         error = error_from_response(response, call.method, call.endpoint)
         waiting.last_429 = error
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        pause = budget.on_429(seq, retry_after, response.headers)
+        try:
+            pause = waiting.wait.on_429(seq, response.headers)
+        except BudgetWaitTooLong as exc:
+            raise rate_limit_error(call.label, exc, waiting, self.log) from None
         self.log.warning(
             "%s; waiting %.1f s for the account's request budget (429s do not count against "
             "retry_limit; waited %.1f of rate_limit_wait=%g s)",
             error,
             pause,
-            waiting.waited,
-            waiting.limit,
+            waiting.wait.waited,
+            waiting.wait.rate_limit_wait,
         )
 
 
@@ -297,9 +296,9 @@ def rate_limit_error(
         if cause is not None
         else f"Exotel {label}: RATE_LIMIT_EXCEEDED: Rate limit exceeded (avoided: {exc.reason})"
     )
+    wait = waiting.wait
     message = (
-        f"{what}; the account's request budget frees up in {exc.wait:.1f} s, past "
-        f"rate_limit_wait={waiting.limit:g} s (waited {waiting.waited:.1f} s). Other tasks may "
+        f"{what}; {exc.explain(wait.rate_limit_wait, wait.waited)}. Other tasks may "
         "be using the account's budget; raise rate_limit_wait or schedule them apart"
     )
     log.error("%s", message)
