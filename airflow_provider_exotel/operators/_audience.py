@@ -7,21 +7,17 @@ object is a dead letter of an earlier run being replayed: its stage decides what
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from airflow_provider_exotel._new_contacts import DuplicateNumbers, validate_new_contact
-from airflow_provider_exotel._validation import check_int, check_list_sid
+from airflow_provider_exotel._validation import check_list_sid
 from airflow_provider_exotel.exceptions import ExotelValidationError
 from airflow_provider_exotel.operators._base import (
     Check,
-    ExotelBaseOperator,
-    check_bool,
-    check_path,
-    is_deferred,
+    ExotelInputOperator,
 )
-from airflow_provider_exotel.operators._files import JsonlWriter, jsonl_writer, read_jsonl, to_path
+from airflow_provider_exotel.operators._files import JsonlWriter, read_jsonl, to_path
 
 __all__ = ["AudienceInput", "AudienceOperator", "dead_letter"]
 
@@ -128,64 +124,27 @@ def dead_letter(out: JsonlWriter | None, row: Any, code: Any, message: str, stag
     out.write(line)
 
 
-class AudienceOperator(ExotelBaseOperator):
+class AudienceOperator(ExotelInputOperator):
     """Arguments shared by create and sync: the input, the list, failures and the dry run."""
 
     #: dead-letter stages that replay by contact sid rather than as audience rows
     _replays_by_sid: frozenset[str] = frozenset()
 
-    def __init__(
-        self,
-        *,
-        contacts: Any = None,
-        input_path: Any = None,
-        exotel_conn_id: str = "exotel_default",
-        list_sid: str | None = None,
-        max_failures: int = 0,
-        failed_output_path: Any = None,
-        dry_run: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(exotel_conn_id=exotel_conn_id, **kwargs)
-        self.contacts = contacts
-        self.input_path = input_path
+    def __init__(self, *, list_sid: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.list_sid = list_sid
-        self.max_failures = max_failures
-        self.failed_output_path = failed_output_path
-        # not ``self.dry_run``: that name is BaseOperator's dry_run() method, which Airflow calls
-        self.validate_only = dry_run
 
     def _checks(self) -> list[Check]:
         return [
             *super()._checks(),
-            (self._check_source, (self.contacts, self.input_path)),
             (lambda v: None if v is None else check_list_sid(v), self.list_sid),  # a path segment
-            (lambda v: check_int("max_failures", v, minimum=0), self.max_failures),
-            (lambda v: check_path("failed_output_path", v), self.failed_output_path),
-            (lambda v: check_bool("dry_run", v), self.validate_only),
         ]
 
-    def _check_source(self, pair: tuple[Any, Any]) -> None:
-        contacts, input_path = pair
-        has_contacts = contacts is not None
-        has_path = input_path is not None and input_path != ""
-        if has_contacts == has_path:
-            raise ExotelValidationError(
-                "give exactly one of contacts (a list of contact dicts) or input_path (a JSON Lines "
-                f"file); got {'both' if has_contacts else 'neither'}"
-            )
-        if has_contacts and not is_deferred(contacts):
-            self._input(contacts, None).validate()
-        if has_path and not is_deferred(input_path):
-            check_path("input_path", input_path)
+    def _check_contacts(self, contacts: Any) -> None:
+        self._input(contacts, None).validate()
 
     def _input(self, contacts: Any, input_path: Any) -> AudienceInput:
         return AudienceInput(contacts, input_path, by_sid=self._replays_by_sid)
-
-    def _failed_writer(self, stack: contextlib.ExitStack) -> JsonlWriter | None:
-        if self.failed_output_path is None:
-            return None
-        return stack.enter_context(jsonl_writer(to_path(self.failed_output_path), keep_on_error=True))
 
     def _where_failed(self) -> str:
         if self.failed_output_path is not None:

@@ -6,15 +6,20 @@ Checks run in ``__init__`` on static values (a DAG with a bad argument fails to 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_exotel._validation import check_created_range, check_hook_params, join_list_sids
+from airflow_provider_exotel._validation import (
+    check_created_range,
+    check_hook_params,
+    check_int,
+    join_list_sids,
+)
 from airflow_provider_exotel.exceptions import ExotelValidationError
 
 if TYPE_CHECKING:
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ExotelBaseOperator",
+    "ExotelInputOperator",
     "account_of",
     "check_bool",
     "check_created",
@@ -134,14 +140,76 @@ class ExotelBaseOperator(BaseOperator):
         return {"conn_id": self.exotel_conn_id, "host": origin, "account_sid": account_sid}
 
 
-def account_of(hook: ExotelContactsHook) -> tuple[str, str]:
+class ExotelInputOperator(ExotelBaseOperator):
+    """An operator that writes what its input says: ``contacts`` or ``input_path``, failures, dry run.
+
+    :param contacts: list of rows (or an XComArg).
+    :param input_path: local path or storage URL of a JSON Lines file of rows.
+    :param max_failures: how many rows may fail before the task fails.
+    :param failed_output_path: where failed rows go (JSON Lines).
+    :param dry_run: validate and report without sending.
+    """
+
+    def __init__(
+        self,
+        *,
+        contacts: Any = None,
+        input_path: Any = None,
+        max_failures: int = 0,
+        failed_output_path: Any = None,
+        dry_run: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.contacts = contacts
+        self.input_path = input_path
+        self.max_failures = max_failures
+        self.failed_output_path = failed_output_path
+        # not ``self.dry_run``: that name is BaseOperator's dry_run() method, which Airflow calls
+        self.validate_only = dry_run
+
+    def _checks(self) -> list[Check]:
+        return [
+            *super()._checks(),
+            (self._check_source, (self.contacts, self.input_path)),
+            (lambda v: check_int("max_failures", v, minimum=0), self.max_failures),
+            (lambda v: check_path("failed_output_path", v), self.failed_output_path),
+            (lambda v: check_bool("dry_run", v), self.validate_only),
+        ]
+
+    def _check_source(self, pair: tuple[Any, Any]) -> None:
+        contacts, input_path = pair
+        has_contacts = contacts is not None
+        has_path = input_path is not None and input_path != ""
+        if has_contacts == has_path:
+            raise ExotelValidationError(
+                "give exactly one of contacts (a list of contact dicts) or input_path (a JSON Lines "
+                f"file); got {'both' if has_contacts else 'neither'}"
+            )
+        if has_contacts and not is_deferred(contacts):
+            self._check_contacts(contacts)
+        if has_path and not is_deferred(input_path):
+            check_path("input_path", input_path)
+
+    def _check_contacts(self, contacts: Any) -> None:
+        """Validate a static ``contacts`` argument (subclasses know their rows)."""
+
+    def _failed_writer(self, stack: contextlib.ExitStack) -> Any:
+        """The dead-letter :class:`~._files.JsonlWriter` (kept whatever ends the run), or None."""
+        if self.failed_output_path is None:
+            return None
+        from airflow_provider_exotel.operators._files import jsonl_writer, to_path
+
+        return stack.enter_context(jsonl_writer(to_path(self.failed_output_path), keep_on_error=True))
+
+
+def account_of(hook: Any) -> tuple[str, str]:
     """``(origin, account_sid)`` of the hook's connection, e.g. ``("https://api.exotel.com", "acct")``.
 
-    Reads the connection (no request is sent).
+    Reads the connection's resolved settings (no request is sent).
     """
-    hook.get_conn()  # resolves the connection: host, region, port and account sid
-    parts = urlsplit(hook.base_url)
-    return f"{parts.scheme}://{parts.netloc}", hook.account_sid
+    settings = hook.settings
+    return settings.origin, settings.account_sid
 
 
 def known_part(error: BaseException, expected: type, total: int) -> Any | None:

@@ -16,13 +16,11 @@ from airflow_provider_exotel._validation import (
 )
 from airflow_provider_exotel.exceptions import ExotelError, ExotelValidationError
 from airflow_provider_exotel.operators._base import (
-    ExotelBaseOperator,
-    check_bool,
-    check_path,
+    ExotelInputOperator,
     is_deferred,
     known_part,
 )
-from airflow_provider_exotel.operators._files import jsonl_writer, read_jsonl, to_path
+from airflow_provider_exotel.operators._files import read_jsonl, to_path
 from airflow_provider_exotel.operators._progress import Progress
 
 if TYPE_CHECKING:
@@ -31,14 +29,14 @@ if TYPE_CHECKING:
 
     from airflow_provider_exotel.hooks.contacts import BulkUpdateResult
 
-__all__ = ["ExotelBulkUpdateContactsOperator", "ExotelBulkUpdateFailedError", "unknown_batch"]
+__all__ = ["ExotelBulkUpdateContactsOperator", "ExotelBulkUpdateFailedError"]
 
 
 class ExotelBulkUpdateFailedError(ExotelError):
     """More contacts failed to update than ``max_failures`` allows."""
 
 
-class ExotelBulkUpdateContactsOperator(ExotelBaseOperator):
+class ExotelBulkUpdateContactsOperator(ExotelInputOperator):
     """Update many contacts with Exotel's bulk ``PUT contacts``.
 
     The input is either ``contacts`` (a list of dicts, or an XComArg from an upstream task) or
@@ -77,59 +75,39 @@ class ExotelBulkUpdateContactsOperator(ExotelBaseOperator):
         dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(exotel_conn_id=exotel_conn_id, **kwargs)
-        self.contacts = contacts
-        self.input_path = input_path
+        super().__init__(
+            contacts=contacts,
+            input_path=input_path,
+            exotel_conn_id=exotel_conn_id,
+            max_failures=max_failures,
+            failed_output_path=failed_output_path,
+            dry_run=dry_run,
+            **kwargs,
+        )
         self.batch_size = batch_size
-        self.max_failures = max_failures
-        self.failed_output_path = failed_output_path
-        # not ``self.dry_run``: that name is BaseOperator's dry_run() method, which Airflow calls
-        self.validate_only = dry_run
         self._check_arguments(at_runtime=False)
 
     def _checks(self) -> list[tuple[Any, Any]]:
         return [
             *super()._checks(),
-            (self._check_source, (self.contacts, self.input_path)),
             (lambda v: check_int("batch_size", v, minimum=1, maximum=MAX_BULK_UPDATE), self.batch_size),
-            (lambda v: check_int("max_failures", v, minimum=0), self.max_failures),
-            (lambda v: check_path("failed_output_path", v), self.failed_output_path),
-            (lambda v: check_bool("dry_run", v), self.validate_only),
         ]
 
-    @staticmethod
-    def _check_source(pair: tuple[Any, Any]) -> None:
-        contacts, input_path = pair
-        has_contacts = contacts is not None
-        has_path = input_path is not None and input_path != ""
-        if has_contacts == has_path:
-            raise ExotelValidationError(
-                "give exactly one of contacts (a list of contact dicts) or input_path (a JSON Lines "
-                f"file); got {'both' if has_contacts else 'neither'}"
-            )
-        if (
-            has_contacts
-            and not is_deferred(contacts)
-            and (isinstance(contacts, (str, bytes, Mapping)) or not isinstance(contacts, Iterable))
-        ):
+    def _check_contacts(self, contacts: Any) -> None:
+        if isinstance(contacts, (str, bytes, Mapping)) or not isinstance(contacts, Iterable):
             raise ExotelValidationError(
                 f"contacts must be a list of contact dicts, got {type(contacts).__name__} "
                 "(to pass an upstream task's list, use its XComArg, e.g. contacts=make_updates(), "
                 "or render_template_as_native_obj=True on the DAG)"
             )
-        if has_contacts and not is_deferred(contacts):
-            # a sid still templated (before rendering) stands in as a unique placeholder sid
-            validate_contacts(
-                [
-                    {**c, "sid": f"templated-{i}"}
-                    if isinstance(c, Mapping) and is_deferred(c.get("sid"))
-                    else c
-                    for i, c in enumerate(contacts)
-                ],
-                "contacts",
-            )
-        if has_path and not is_deferred(input_path):
-            check_path("input_path", input_path)
+        # a sid still templated (before rendering) stands in as a unique placeholder sid
+        validate_contacts(
+            [
+                {**c, "sid": f"templated-{i}"} if isinstance(c, Mapping) and is_deferred(c.get("sid")) else c
+                for i, c in enumerate(contacts)
+            ],
+            "contacts",
+        )
 
     # ------------------------------------------------------------------ input
     def _validated_input(self) -> tuple[int, Any]:
@@ -272,11 +250,7 @@ class ExotelBulkUpdateContactsOperator(ExotelBaseOperator):
         progress = Progress(self.log, "updated", total)
         ended: BaseException | None = None
         with contextlib.ExitStack() as stack:
-            failed = None
-            if self.failed_output_path is not None:
-                failed = stack.enter_context(
-                    jsonl_writer(to_path(self.failed_output_path), keep_on_error=True)
-                )
+            failed = self._failed_writer(stack)
             try:
                 for chunk in chunks(per_call):
                     part, ended = self._send_chunk(chunk, ended)
@@ -301,6 +275,8 @@ class ExotelBulkUpdateContactsOperator(ExotelBaseOperator):
                 if self.failed_output_path is not None
                 else "; set failed_output_path to keep them for a replay",
             )
+            with contextlib.suppress(AttributeError):  # what is known, for whoever catches it
+                ended.partial_result = result  # type: ignore[attr-defined]
             raise ended
         return result
 
@@ -311,30 +287,15 @@ class ExotelBulkUpdateContactsOperator(ExotelBaseOperator):
         from airflow_provider_exotel.hooks.contacts import BulkUpdateResult
 
         if ended is not None:  # dead-letter every later contact too, so a replay loses nothing
-            return unknown_batch(chunk, ended, sent=False), ended
+            return BulkUpdateResult.unknown([c["sid"] for c in chunk], ended, sent=False), ended
         try:
             return self.hook.bulk_update_contacts(chunk, batch_size=self.batch_size), None
         except BaseException as exc:  # stop sending; keep what is known
             known = known_part(exc, BulkUpdateResult, len(chunk))
             if known is not None:
                 return known, exc
-            return unknown_batch(chunk, exc, sent=not isinstance(exc, ExotelValidationError)), exc
-
-
-def unknown_batch(batch: list[dict[str, Any]], error: BaseException, *, sent: bool) -> BulkUpdateResult:
-    """A batch whose outcome is not known (``sent``) or that was never sent, all failed."""
-    from airflow_provider_exotel.hooks.contacts import BulkUpdateResult
-
-    reason = str(error) or type(error).__name__
-    if sent:
-        message = f"outcome unknown, the update ended while this batch was in flight: {reason}"
-    else:
-        message = f"not sent, the update ended before this batch: {reason}"
-    code = error.status if isinstance(error, ExotelError) and error.status else 0
-    return BulkUpdateResult(
-        total=len(batch),
-        failed=[{"sid": c["sid"], "code": code, "message": message} for c in batch],
-    )
+            sent = not isinstance(exc, ExotelValidationError)
+            return BulkUpdateResult.unknown([c["sid"] for c in chunk], exc, sent=sent), exc
 
 
 def _sid_of(contact: Any) -> str | None:

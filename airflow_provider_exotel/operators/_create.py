@@ -55,7 +55,8 @@ class ExotelCreateContactsOperator(AudienceOperator):
     ``max_failures`` of them; the file replays as ``input_path``. A ``list_add`` row exists in
     Exotel already (``error.contact_sid``): replayed here it is only added to the list, not created.
     When a fatal error (e.g. revoked credentials) stops the run, the contacts created before it are
-    reported as created (counts, ``output_path``); only the others are dead-lettered.
+    reported as created (log, ``output_path``, and the raised error's ``partial_result``, a
+    ``BulkCreateResult`` of the whole input); only the others are dead-lettered.
 
     :param contacts: list of contact dicts to create. Templated.
     :param input_path: local path or storage URL of a JSON Lines file of contacts. Templated.
@@ -230,6 +231,7 @@ class _CreateRun:
         )
         if self.aborted is not None:
             op.log.error("Create stopped: %s%s", self.aborted, op._where_failed())
+            self.aborted.partial_result = result  # type: ignore[attr-defined]  # the whole run
             raise self.aborted
         return result
 
@@ -237,7 +239,8 @@ class _CreateRun:
         """One hook call; after a fatal error, what it applied (``partial_result``), the rest failed."""
         from airflow_provider_exotel.hooks.contacts import BulkCreateResult
 
-        if self.aborted is None:
+        sent = self.aborted is None
+        if sent:
             try:
                 return self.hook.create_contacts(norms, batch_size=self.op.batch_size)
             except ExotelValidationError:
@@ -247,13 +250,8 @@ class _CreateRun:
                 known = known_part(exc, BulkCreateResult, len(norms))
                 if known is not None:
                     return known
-        part = BulkCreateResult(total=len(norms))
-        error = self.aborted
-        part.failed = [
-            {"number": n["number"], "code": error.status or 0, "message": f"not created: {error}"}
-            for n in norms
-        ]
-        return part
+        assert self.aborted is not None
+        return BulkCreateResult.unknown([n["number"] for n in norms], self.aborted, sent=sent)
 
     def _chunk(self, chunk: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
         originals = {norm["number"]: orig for orig, norm in chunk}
@@ -282,25 +280,22 @@ class _CreateRun:
 
         by_sid = {sid: (row, number) for row, sid, number in items}
         sids = list(by_sid)
-        failures: list[tuple[str, Any, str]] = []
-        for start in range(0, len(sids), MAX_LIST_ADD):
-            batch = sids[start : start + MAX_LIST_ADD]
-            done: BulkUpdateResult | None = None
-            if self.aborted is None:
-                try:
-                    done = self.hook.add_contacts_to_list(str(self.list_sid), batch, batch_size=MAX_LIST_ADD)
-                except ExotelValidationError:
-                    raise
-                except ExotelError as exc:
-                    self.aborted = exc
-                    done = known_part(exc, BulkUpdateResult, len(batch))
-            if done is None:
-                error = self.aborted
-                failures += [(sid, error.status or 0, str(error)) for sid in batch]  # type: ignore[union-attr]
-            else:
-                failures += [(f["sid"], f["code"], f["message"]) for f in done.failed]
-        for sid, code, message in failures:
+        sent = self.aborted is None
+        done: BulkUpdateResult | None = None
+        if sent:
+            try:
+                done = self.hook.add_contacts_to_list(str(self.list_sid), sids, batch_size=MAX_LIST_ADD)
+            except ExotelValidationError:
+                raise
+            except ExotelError as exc:  # what was added before it stays added (partial_result)
+                self.aborted = exc
+                done = known_part(exc, BulkUpdateResult, len(sids))
+        if done is None:
+            assert self.aborted is not None
+            done = BulkUpdateResult.unknown(sids, self.aborted, sent=sent)
+        for failure in done.failed:
+            sid, code = failure["sid"], failure["code"]
             row, number = by_sid[sid]
-            message = f"created as {sid} but not added to list {self.list_sid}: {message}"
+            message = f"created as {sid} but not added to list {self.list_sid}: {failure['message']}"
             self.result.failed.append({"number": number, "code": code, "message": message})
             dead_letter(self.failed, row, code, message, "list_add", contact_sid=sid)

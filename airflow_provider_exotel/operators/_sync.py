@@ -49,7 +49,8 @@ class ExotelSyncContactsOperator(AudienceOperator):
     ``"error": {"code", "message", "stage"}`` (``create``, ``update``, ``list_add``,
     ``list_remove``) — the file replays as ``input_path`` — and the task fails when more than
     ``max_failures`` rows failed. A contact deleted between plan and apply fails at ``update``
-    (it is not re-created).
+    (it is not re-created). A fatal error (e.g. revoked credentials) stops every later write; what
+    was done before it counts (the raised error's ``partial_result`` holds the counts).
 
     Replay: the same sync with ``input_path=<failed_output_path>`` and ``remove_missing=False`` (a
     file of failed rows is not the whole audience: an input holding dead-letter rows — rows with an
@@ -268,6 +269,7 @@ class ExotelSyncContactsOperator(AudienceOperator):
         )
         if run.aborted is not None:
             self.log.error("Sync stopped: %s%s", run.aborted, self._where_failed())
+            run.aborted.partial_result = counts  # type: ignore[attr-defined]  # what was done
             raise run.aborted
         if run.failed > self.max_failures:
             examples = "; ".join(run.first_failures)

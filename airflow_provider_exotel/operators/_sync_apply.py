@@ -8,9 +8,7 @@ that error — a contact that exists already as ``list_add`` with its ``contact_
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from airflow_provider_exotel._new_contacts import MAX_BULK_CREATE, MAX_LIST_ADD
@@ -25,50 +23,20 @@ __all__ = ["SyncRun", "remove_members"]
 
 
 def remove_members(hook: Any, list_sid: str, sids: list[str]) -> tuple[Any, ExotelError | None]:
-    """Remove ``sids`` from a list, ``concurrency`` DELETEs in flight, stopping at a fatal error.
+    """Remove ``sids`` from a list; ``(BulkUpdateResult, error)``.
 
-    Returns ``(BulkUpdateResult, error)``: the removals done before the error count as succeeded;
-    the others (refused, or never sent after it) are failed.
+    After a fatal error the removals done before it still count (the hook's ``partial_result``);
+    without one, every member counts as not removed.
     """
     from airflow_provider_exotel.hooks.contacts import BulkUpdateResult
 
-    stop = threading.Event()
-    outcome: dict[str, tuple[int, str] | None] = {}
-    errors: list[ExotelError] = []
-
-    def one(sid: str) -> None:
-        if stop.is_set():
-            return
-        try:
-            done = hook.remove_contacts_from_list(list_sid, [sid])
-        except ExotelValidationError:
-            raise
-        except ExotelError as exc:
-            stop.set()
-            errors.append(exc)
-            known = known_part(exc, BulkUpdateResult, 1)
-            if known is not None and known.succeeded:
-                outcome[sid] = None
-            return
-        failure = done.failed[0] if done.failed else None
-        outcome[sid] = None if failure is None else (failure["code"], failure["message"])
-
-    workers = max(1, min(int(getattr(hook, "concurrency", 1) or 1), len(sids)))
-    with ThreadPoolExecutor(workers, thread_name_prefix="exotel-sync-del") as pool:
-        list(pool.map(one, sids))
-    error = errors[0] if errors else None
-    result = BulkUpdateResult(total=len(sids))
-    for sid in sids:
-        if sid in outcome:
-            got = outcome[sid]
-        else:
-            assert error is not None
-            got = (error.status or 0, f"not removed: {error}")
-        if got is None:
-            result.succeeded.append(sid)
-        else:
-            result.failed.append({"sid": sid, "code": got[0], "message": got[1]})
-    return result, error
+    try:
+        return hook.remove_contacts_from_list(list_sid, sids), None
+    except ExotelValidationError:
+        raise
+    except ExotelError as exc:
+        known = known_part(exc, BulkUpdateResult, len(sids))
+        return (known or BulkUpdateResult.unknown(sids, exc, sent=True)), exc
 
 
 class SyncRun:
