@@ -1,7 +1,7 @@
 """Drift and wrong answers for the simulator: data that moves mid-fetch and pages that cannot be right.
 
-A mixin of :class:`~airflow_provider_exotel.testing.simulator.ExotelSimulator` (standard library
-only, like it), for testing exact paging:
+Switches and helpers of :class:`~airflow_provider_exotel.testing.simulator.ExotelSimulator` for
+testing exact paging:
 
 * ``max_page_size`` (attribute, default ``None``): answer at most this many contacts per page while
   ``metadata.total`` still counts them all — a server capping pages at 10 or 19.
@@ -27,10 +27,6 @@ Page fault kinds (for ``add_faults`` / ``fail_every_request``; applied to a GET 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from airflow_provider_exotel.testing._clock import SimClock
 
 PAGE_FAULT_KINDS = frozenset(
     {
@@ -50,84 +46,44 @@ PAGE_FAULT_KINDS = frozenset(
 )
 
 
-class DriftFeatures:
-    """Mixin: page caps, renames, list membership swaps and page faults."""
+def drift_query(kind: str | None, method: str, query: dict[str, str]) -> dict[str, str]:
+    """The query a page fault makes the server read (``repeat_page``: offset 0)."""
+    if kind == "repeat_page" and method == "GET":
+        return {**query, "offset": "0"}
+    return query
 
-    #: answer at most this many contacts per page (``None``: the requested limit)
-    max_page_size: int | None = None
 
-    # provided by ExotelSimulator
-    _state_lock: Any
-    _contacts: dict[str, dict[str, Any]]
-    _lists: dict[str, list[str]]
-    _contact_lists: dict[str, list[str]]
-    _query_cache: dict[Any, list[str]]
-    clock: SimClock
-
-    def rename_contact(self, sid: str, *, first_name: Any = None, last_name: Any = None) -> None:
-        """Give a contact a new first (and optionally last) name; it moves under ``sort_by=name``."""
-        with self._state_lock:
-            contact = self._contacts[sid]
-            if first_name is not None:
-                contact["first_name"] = first_name
-            if last_name is not None:
-                contact["last_name"] = last_name
-            contact["date_updated"] = self.clock.iso()
-            self._query_cache.clear()
-
-    def swap_list_member(self, list_sid: str, remove_sid: str, add_sid: str) -> None:
-        """``remove_sid`` leaves list ``list_sid``; ``add_sid`` joins it at the end."""
-        with self._state_lock:
-            members = self._lists[list_sid]
-            members.remove(remove_sid)
-            self._contact_lists.get(remove_sid, []).remove(list_sid)
-            if add_sid not in members:
-                members.append(add_sid)
-                self._contact_lists.setdefault(add_sid, []).append(list_sid)
-            self._query_cache.clear()
-
-    def _cap_page(self, page: list[str]) -> list[str]:
-        cap = self.max_page_size
-        return page if cap is None else page[:cap]
-
-    @staticmethod
-    def _drift_query(kind: str | None, method: str, query: dict[str, str]) -> dict[str, str]:
-        if kind == "repeat_page" and method == "GET":
-            return {**query, "offset": "0"}
-        return query
-
-    @staticmethod
-    def _drift_body(kind: str | None, method: str, body: bytes) -> bytes:
-        """Apply a page fault to a GET page answer (other answers pass unchanged)."""
-        if kind not in PAGE_FAULT_KINDS or method != "GET":
-            return body
-        doc = json.loads(body)
-        items = doc.get("response")
-        if not isinstance(items, list):
-            return body
-        first = items[0] if items else None
-        if kind == "empty_page":
-            doc["response"] = []
-        elif kind == "short_page":
-            doc["response"] = items[: len(items) // 2]
-        elif kind == "failure_item" and first is not None:
-            items[0] = {
-                "code": 500,
-                "status": "failure",
-                "data": None,
-                "error_data": {"code": 5000, "message": "Internal Server Error"},
-            }
-        elif kind == "null_data" and first is not None:
-            first["data"] = None
-        elif kind in ("negative_total", "bool_total", "string_total"):
-            total = doc["metadata"]["total"]
-            doc["metadata"]["total"] = {"negative_total": -1, "bool_total": True}.get(kind, str(total))
-        elif kind == "no_envelope":
-            doc = {"request_id": doc.get("request_id"), "method": "GET", "http_code": 200}
-        elif kind in ("sid_list", "sid_dict", "no_sid") and first is not None:
-            sid = first["data"]["sid"]
-            if kind == "no_sid":
-                del first["data"]["sid"]
-            else:
-                first["data"]["sid"] = [sid] if kind == "sid_list" else {"sid": sid}
-        return json.dumps(doc, separators=(",", ":")).encode("utf-8")
+def drift_body(kind: str | None, method: str, body: bytes) -> bytes:
+    """Apply a page fault to a GET page answer (other answers pass unchanged)."""
+    if kind not in PAGE_FAULT_KINDS or method != "GET":
+        return body
+    doc = json.loads(body)
+    items = doc.get("response")
+    if not isinstance(items, list):
+        return body
+    first = items[0] if items else None
+    if kind == "empty_page":
+        doc["response"] = []
+    elif kind == "short_page":
+        doc["response"] = items[: len(items) // 2]
+    elif kind == "failure_item" and first is not None:
+        items[0] = {
+            "code": 500,
+            "status": "failure",
+            "data": None,
+            "error_data": {"code": 5000, "message": "Internal Server Error"},
+        }
+    elif kind == "null_data" and first is not None:
+        first["data"] = None
+    elif kind in ("negative_total", "bool_total", "string_total"):
+        total = doc["metadata"]["total"]
+        doc["metadata"]["total"] = {"negative_total": -1, "bool_total": True}.get(kind, str(total))
+    elif kind == "no_envelope":
+        doc = {"request_id": doc.get("request_id"), "method": "GET", "http_code": 200}
+    elif kind in ("sid_list", "sid_dict", "no_sid") and first is not None:
+        sid = first["data"]["sid"]
+        if kind == "no_sid":
+            del first["data"]["sid"]
+        else:
+            first["data"]["sid"] = [sid] if kind == "sid_list" else {"sid": sid}
+    return json.dumps(doc, separators=(",", ":")).encode("utf-8")

@@ -10,12 +10,19 @@ from __future__ import annotations
 import http
 import json
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_exotel.testing._routes import ApiRequest
 
 __all__ = [
+    "DELETE_ANSWERS",
     "INVALID_JSON",
     "ApiError",
+    "body_items",
     "bulk",
+    "deleted",
     "dumps",
     "failure_item",
     "one_object",
@@ -167,3 +174,44 @@ def paging(query: dict[str, str]) -> tuple[int, int]:
     if limit > MAX_PAGE_LIMIT:
         raise ApiError(400, f"limit must be at most {MAX_PAGE_LIMIT}")
     return offset, limit
+
+
+def body_items(request: ApiRequest, key: str, cap: int, keep_bytes: int) -> list[Any]:
+    """The ``key`` list of a bulk request's body (1..``cap`` items; 400 otherwise); logs its size
+    and (up to ``keep_bytes``) its body on the request's record."""
+    parsed = request.body
+    if parsed is INVALID_JSON or parsed is None:
+        raise ApiError(400, "Request body must be valid JSON")
+    if not isinstance(parsed, dict) or not isinstance(parsed.get(key), list):
+        raise ApiError(400, f"Request body must be a JSON object with a {key!r} list")
+    items = parsed[key]
+    rec = request.record
+    rec.batch_size = len(items)
+    if rec.body_size <= keep_bytes:
+        rec.json_body = parsed
+    if not items:
+        raise ApiError(400, f"{key} must not be empty")
+    if len(items) > cap:
+        raise ApiError(400, f"At most {cap} {key} per request")
+    return items
+
+
+#: Values of the simulator's ``delete_answer`` switch.
+DELETE_ANSWERS = ("json", "no_content", "failure_item")
+
+
+def deleted(delete: Callable[[], bytes], *, mode: str, as_list: bool) -> tuple[int, bytes]:
+    """A DELETE's answer, shaped by ``mode``: ``"json"`` (200 with the deleted object, 404 when
+    unknown), ``"no_content"`` (204 without a body) or ``"failure_item"`` (an unknown object is a
+    200 whose ``response`` item is the 404 failure)."""
+    if mode not in DELETE_ANSWERS:
+        raise ValueError(f"delete_answer must be one of {DELETE_ANSWERS}, got {mode!r}")
+    try:
+        body = delete()
+    except ApiError as err:
+        if err.status != 404 or mode != "failure_item":
+            raise
+        return 200, one_object(None, "DELETE", as_list=as_list, item=failure_item(404, err.description))
+    if mode == "no_content":
+        return 204, b""
+    return 200, body

@@ -11,6 +11,9 @@ with millisecond precision; 60 s windows give whole seconds as Exotel does.
 ``reset_format`` switches what ``X-RateLimit-Reset`` carries (servers differ): ``"epoch"`` (default,
 epoch seconds), ``"epoch_ms"`` (epoch milliseconds, an integer) or ``"delta"`` (seconds until the
 reset). Time is read from ``clock`` (the simulator's clock, so advancing it starts new windows).
+
+:class:`RateLimits` holds what the simulator enforces: the older sliding per-minute limiter (no
+headers) and one :class:`AccountWindow` per budget family (``"campaign"``, ``"voice"``).
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ import json
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+#: Budget families: the campaign APIs (v2: contacts, lists, campaigns) and voice (v1: calls).
+FAMILIES = ("campaign", "voice")
 #: Values of ``reset_format``: epoch seconds, epoch milliseconds, seconds until the reset.
 RESET_FORMATS = ("epoch", "epoch_ms", "delta")
 
@@ -152,3 +158,91 @@ class AccountWindow:
         ts = self.admitted_at
         span = ts[-1] - ts[0]
         return (len(ts) - 1) / span * self.window / self.limit if span > 0 else 0.0
+
+
+class MinuteLimiter:
+    """A sliding 60 s window of ``per_minute`` requests (no headers; 429 with ``Retry-After``).
+
+    :param clock: epoch seconds now.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.per_minute: int | None = None
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._window: deque[float] = deque()
+
+    def check(self) -> int | None:
+        """``None`` when the request may proceed (it is counted), else seconds until a slot frees."""
+        limit = self.per_minute
+        if limit is None:
+            return None
+        with self._lock:
+            now = self._clock()
+            window = self._window
+            while window and window[0] <= now - 60.0:
+                window.popleft()
+            if len(window) >= limit:
+                return max(1, math.ceil(window[0] + 60.0 - now)) if window else 60
+            window.append(now)
+            return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._window.clear()
+
+
+class RateLimits:
+    """Every limit the simulator enforces: the per-minute limiter and one account window per budget
+    family (``"campaign"``: v2 paths, ``"voice"``: v1 paths).
+
+    :param clock: epoch seconds now (the simulator's clock).
+    :param reset_format: what ``X-RateLimit-Reset`` carries, one of :data:`RESET_FORMATS`.
+    """
+
+    def __init__(self, clock: Callable[[], float], reset_format: str = "epoch") -> None:
+        self._clock = clock
+        self._reset_format = check_reset_format(reset_format)
+        self.minute = MinuteLimiter(clock)
+        #: account windows by budget family
+        self.windows: dict[str, AccountWindow] = {}
+
+    @property
+    def reset_format(self) -> str:
+        return self._reset_format
+
+    @reset_format.setter
+    def reset_format(self, value: str) -> None:
+        self._reset_format = check_reset_format(value)
+        for account in list(self.windows.values()):
+            account.reset_format = value
+
+    def set_window(
+        self, family: str, limit: int | None, window: float, headers: bool
+    ) -> AccountWindow | None:
+        """Limit ``family`` to ``limit`` requests per fixed ``window`` s (``None``: no limit)."""
+        if family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+        if limit is None:
+            self.windows.pop(family, None)
+            return None
+        account = AccountWindow(limit, float(window), headers, self._reset_format, self._clock)
+        self.windows[family] = account
+        return account
+
+    def admit(self, family: str) -> tuple[int | None, dict[str, str], bytes | None]:
+        """Count one request of ``family``: ``(per-minute retry or None, account headers to send,
+        the account's 429 body or None)``."""
+        retry = self.minute.check()
+        if retry is not None:
+            return retry, {}, None
+        account = self.windows.get(family)
+        if account is None:
+            return None, {}, None
+        _ok, headers, body = account.admit()
+        return None, headers, body
+
+    def clear(self) -> None:
+        self.minute.clear()
+        for account in list(self.windows.values()):
+            account.clear()

@@ -12,10 +12,10 @@ base     prefix                              budget family (``set_account_limit(
 A pattern is the path below the base; ``<name>`` matches one path segment (or the part of one,
 as in ``"Calls/<call_sid>.json"``) and is handed to the handler in ``request.params``; empty
 segments and a trailing ``/`` are ignored. The handler takes an :class:`ApiRequest` and returns
-``(status, body)`` or ``(status, body, headers)``, or raises
+``(status, body)`` or ``(status, body, headers)`` (a ``Content-Type`` there replaces JSON's), or raises
 :class:`~airflow_provider_exotel.testing._envelopes.ApiError`. A path that matches a pattern with
-another method answers 405, one that matches none 404; two registrations of one
-``(method, base, pattern)`` are an error unless ``replace=True``.
+another method answers 405, one that matches none 404; where patterns overlap the first registered
+wins; two registrations of one ``(method, base, pattern)`` are an error unless ``replace=True``.
 
 An endpoint family is a class built with the simulator and registering its routes::
 

@@ -172,7 +172,7 @@ def _route(sim: ExotelSimulator, method: str, path: str, query: dict[str, str], 
         return {"list_sid": segs[1], "size": len(sim.lists.get(segs[1], ()))}
     if head == "lists" and len(segs) == 4 and segs[2] == "contacts":
         _allow(method, "DELETE")
-        return {"removed": _remove_from_list(sim, segs[1], segs[3])}
+        return {"removed": sim.store.remove_member(segs[1], segs[3])}
     if segs == ["faults"]:
         _allow(method, "POST", "DELETE")
         if method == "DELETE":
@@ -269,20 +269,6 @@ def _add_contacts(sim: ExotelSimulator, body: dict[str, Any]) -> dict[str, Any]:
     if list_sid is not None:
         sim.create_list(list_sid, [c["sid"] for c in created])
     return {"contacts": created}
-
-
-def _remove_from_list(sim: ExotelSimulator, list_sid: str, sid: str) -> bool:
-    # the simulator's state, under its own lock (the same steps as ExotelSimulator.delete_contact)
-    with sim._state_lock:
-        members = sim._lists.get(list_sid)
-        if members is None or sid not in members:
-            return False
-        members.remove(sid)
-        memberships = sim._contact_lists.get(sid, [])
-        if list_sid in memberships:
-            memberships.remove(list_sid)
-        sim._query_cache.clear()
-        return True
 
 
 def _add_faults(sim: ExotelSimulator, body: dict[str, Any]) -> dict[str, Any]:

@@ -196,7 +196,8 @@ class EchoFamily:
 
     def register(self, routes) -> None:
         routes.add("GET", "widgets/<widget_id>", self.widget, name="a widget")
-        routes.add("GET", "Calls/<call_sid>.json", self.call, base="v1")
+        # replace=True: over the real v1 route of testing/_calls.py
+        routes.add("GET", "Calls/<call_sid>.json", self.call, base="v1", replace=True)
 
     def widget(self, request):
         if request.params["widget_id"] == "missing":
@@ -255,3 +256,24 @@ def test_cli_takes_reset_format_and_clock_offset():
     assert (args.rate_limit_reset_format, args.clock_offset) == ("epoch_ms", 3600.0)
     with pytest.raises(SystemExit):
         _parser().parse_args(["--rate-limit-reset-format", "iso"])
+
+
+class XmlFamily:
+    """A family answering XML (as v1 does without ``.json``)."""
+
+    def __init__(self, sim: ExotelSimulator) -> None:
+        self.sim = sim
+
+    def register(self, routes) -> None:
+        routes.add("GET", "Calls/<call_sid>", self.call_xml, base="v1", replace=True)
+
+    def call_xml(self, request):
+        return 200, b"<TwilioResponse/>", {"Content-Type": "application/xml"}
+
+
+def test_a_handler_chooses_its_content_type(sim):
+    sim.add_family(XmlFamily)
+    answer = session(sim).get(f"{sim.url}/v1/Accounts/{sim.account_sid}/Calls/CA9", timeout=10)
+    assert (answer.status_code, answer.text) == (200, "<TwilioResponse/>")
+    assert answer.headers["Content-Type"] == "application/xml"
+    assert answer.raw.headers.getlist("Content-Type") == ["application/xml"]
