@@ -83,6 +83,16 @@ CONN_FIELDS: dict[str, Any] = {
 }
 
 
+def _modules(kind: str, *names: str) -> list[dict[str, Any]]:
+    """The provider-info entry listing ``airflow_provider_exotel.<kind>.<name>`` modules."""
+    return [
+        {
+            "integration-name": "Exotel",
+            "python-modules": [f"airflow_provider_exotel.{kind}.{n}" for n in names],
+        }
+    ]
+
+
 def get_provider_info() -> dict[str, Any]:
     from airflow_provider_exotel import __version__
 
@@ -99,18 +109,10 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": [
-            {"integration-name": "Exotel", "python-modules": ["airflow_provider_exotel.hooks.contacts"]}
-        ],
-        "operators": [
-            {"integration-name": "Exotel", "python-modules": ["airflow_provider_exotel.operators.contacts"]}
-        ],
-        "sensors": [
-            {"integration-name": "Exotel", "python-modules": ["airflow_provider_exotel.sensors.contacts"]}
-        ],
-        "triggers": [
-            {"integration-name": "Exotel", "python-modules": ["airflow_provider_exotel.triggers.contacts"]}
-        ],
+        "hooks": _modules("hooks", "contacts", "campaigns"),
+        "operators": _modules("operators", "contacts", "campaigns"),
+        "sensors": _modules("sensors", "contacts", "campaigns"),
+        "triggers": _modules("triggers", "contacts", "campaigns"),
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_exotel.hooks.contacts.ExotelContactsHook",

@@ -56,6 +56,7 @@ PLUGINS: list[str] = [
     "bench_deploy",  # D1-D2
     "bench_drift",  # X1-X3
     "bench_calls",  # V1, C3
+    "bench_campaigns",  # C1-C2
 ]
 
 RESULTS = HERE / "RESULTS.md"

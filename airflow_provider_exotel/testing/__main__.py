@@ -25,6 +25,11 @@ import threading
 from collections.abc import Sequence
 
 from airflow_provider_exotel.testing._calls_facade import add_calls_arguments, apply_calls_arguments
+from airflow_provider_exotel.testing._campaigns_cli import (
+    add_campaign_arguments,
+    campaign_cli,
+    configure_campaigns,
+)
 from airflow_provider_exotel.testing._ratelimit import RESET_FORMATS
 from airflow_provider_exotel.testing.control import ENDPOINTS
 from airflow_provider_exotel.testing.simulator import ExotelSimulator
@@ -97,12 +102,20 @@ def _parser() -> argparse.ArgumentParser:
         default="allow",
         help="creating a number that exists makes a second contact (allow, default) or a per-item 409",
     )
-    add_calls_arguments(p)  # WIRE: v1 Calls (testing/_calls.py)
+    add_calls_arguments(p)
     p.add_argument("--ready-file", default=None, help="write the base URL to this file once listening")
+    add_campaign_arguments(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["campaign"]:
+        return campaign_cli(argv[1:])
+    return _serve(argv)
+
+
+def _serve(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     if args.list_size < 0 or args.contacts < 0 or args.lists < 0:
         print("counts must be non-negative", file=sys.stderr)
@@ -130,11 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limit_reset_format=args.rate_limit_reset_format,
     )
     sim.clock.advance(args.clock_offset)
+    configure_campaigns(sim, args)
     if args.contacts:
         sim.seed_contacts(args.contacts)
     if args.lists:
         sim.seed_lists(args.lists, args.list_size)
-    apply_calls_arguments(sim, args)  # WIRE: v1 Calls (testing/_calls.py)
+    apply_calls_arguments(sim, args)
 
     stop = threading.Event()
 

@@ -78,6 +78,10 @@ ENDPOINTS: tuple[tuple[str, str, str], ...] = (
     ("POST", "/_control/clock", 'move the clock ahead: {"advance": seconds}'),
     ("GET", "/_control/rate_limit", "account limits and the X-RateLimit-Reset format"),
     ("POST", "/_control/rate_limit", 'set {"reset_format"} and/or {"limit", "window", "headers", "family"}'),
+    ("GET", "/_control/campaigns", "campaign settings and every campaign's status and stats"),
+    ("POST", "/_control/campaigns", 'set {"pace": calls/s, "status_spelling": "old"|"new"}'),
+    ("POST", "/_control/campaigns/<id>/advance", 'run one campaign {"seconds": n} ahead'),
+    ("POST", "/_control/campaigns/<id>/finish", "make every call left now and complete it"),
 )
 
 
@@ -187,6 +191,13 @@ def _route(sim: ExotelSimulator, method: str, path: str, query: dict[str, str], 
     if segs == ["rate_limit"]:
         _allow(method, "GET", "POST")
         return _rate_limit(sim, body if method == "POST" else None)
+    if head == "campaigns":  # WIRE: testing/_campaigns_family.py
+        from airflow_provider_exotel.testing._campaigns_family import campaign_control
+
+        try:
+            return campaign_control(sim, method, segs[1:], body)
+        except LookupError as exc:
+            raise ControlError(404, str(exc).strip("'\"")) from None
     raise ControlError(404, f"no control endpoint {path}; GET {CONTROL_PREFIX} lists them")
 
 

@@ -41,8 +41,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from airflow_provider_exotel.testing._calls import CallsFamily  # WIRE: v1 Calls
-from airflow_provider_exotel.testing._calls_facade import CallsFacade  # WIRE: v1 Calls
+from airflow_provider_exotel.testing._calls import CallsFamily
+from airflow_provider_exotel.testing._calls_facade import CallsFacade
+from airflow_provider_exotel.testing._campaigns_family import CampaignsFamily
 from airflow_provider_exotel.testing._clock import SimClock
 from airflow_provider_exotel.testing._contacts_family import (
     DUPLICATE_NUMBERS,
@@ -76,11 +77,12 @@ __all__ = [
 ENDPOINT_FAMILIES: tuple[Callable[[ExotelSimulator], EndpointFamily], ...] = (
     ContactsFamily,
     ListsFamily,
-    CallsFamily,  # WIRE: v1 Calls (testing/_calls.py)
+    CallsFamily,
+    CampaignsFamily,  # testing/_campaigns_family.py
 )
 
 
-class ExotelSimulator(CallsFacade):  # WIRE: sim.seed_calls, sim.add_call_record, sim.calls
+class ExotelSimulator(CallsFacade):
     """Stateful fake of Exotel's APIs on ``127.0.0.1:<free port>``.
 
     Attributes settable at runtime: ``latency`` (seconds per request), ``rate_limit_per_minute``
