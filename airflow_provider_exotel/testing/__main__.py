@@ -115,17 +115,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _serve(argv)
 
 
-def _serve(argv: Sequence[str]) -> int:
-    args = _parser().parse_args(argv)
+def _bad_arguments(args: argparse.Namespace) -> str | None:
+    """What is wrong with the serving arguments, or ``None``."""
     if args.list_size < 0 or args.contacts < 0 or args.lists < 0:
-        print("counts must be non-negative", file=sys.stderr)
-        return 2
+        return "counts must be non-negative"
     if (args.account_limit is not None and args.account_limit < 1) or args.account_window <= 0:
-        print("--account-limit must be >= 1 and --account-window > 0", file=sys.stderr)
-        return 2
+        return "--account-limit must be >= 1 and --account-window > 0"
     if not 0 <= args.clock_offset < float("inf"):
-        print("--clock-offset must be a finite number >= 0", file=sys.stderr)
-        return 2
+        return "--clock-offset must be a finite number >= 0"
+    return None
+
+
+def _build(args: argparse.Namespace) -> ExotelSimulator:
+    """The simulator the arguments describe, seeded (not started)."""
     sim = ExotelSimulator(
         api_key=args.api_key,
         api_token=args.api_token,
@@ -149,7 +151,16 @@ def _serve(argv: Sequence[str]) -> int:
     if args.lists:
         sim.seed_lists(args.lists, args.list_size)
     apply_calls_arguments(sim, args)
+    return sim
 
+
+def _serve(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(argv)
+    problem = _bad_arguments(args)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    sim = _build(args)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:

@@ -191,7 +191,7 @@ def _route(sim: ExotelSimulator, method: str, path: str, query: dict[str, str], 
     if segs == ["rate_limit"]:
         _allow(method, "GET", "POST")
         return _rate_limit(sim, body if method == "POST" else None)
-    if head == "campaigns":  # WIRE: testing/_campaigns_family.py
+    if head == "campaigns":
         from airflow_provider_exotel.testing._campaigns_family import campaign_control
 
         try:
