@@ -99,7 +99,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-exotel",
         "name": "Exotel",
-        "description": "Hook, operators, sensor and trigger for Exotel's v2 Contacts API.",
+        "description": "Hooks, operators, sensors and triggers for Exotel: contacts, lists, calling "
+        "campaigns and call records.",
         "versions": [__version__],
         "documentation-url": DOCUMENTATION_URL,
         "integrations": [
@@ -109,8 +110,8 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": _modules("hooks", "contacts", "campaigns"),
-        "operators": _modules("operators", "contacts", "campaigns"),
+        "hooks": _modules("hooks", "contacts", "campaigns", "calls"),
+        "operators": _modules("operators", "contacts", "campaigns", "calls"),
         "sensors": _modules("sensors", "contacts", "campaigns"),
         "triggers": _modules("triggers", "contacts", "campaigns"),
         "connection-types": [
