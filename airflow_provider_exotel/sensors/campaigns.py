@@ -27,6 +27,7 @@ from airflow_provider_exotel._campaign_check import (
     failure_message,
     is_permanent,
 )
+from airflow_provider_exotel._run_dates import RunDatesRendering
 from airflow_provider_exotel._validation import check_hook_params, check_path_segment
 from airflow_provider_exotel.exceptions import ExotelError, ExotelValidationError
 
@@ -43,7 +44,7 @@ def _is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-class ExotelCampaignSensor(BaseSensorOperator):
+class ExotelCampaignSensor(RunDatesRendering, BaseSensorOperator):
     """Wait until an Exotel campaign reaches a final status; its XCom is the campaign dict.
 
     Succeeds on ``success_states``; a status in ``failure_states`` fails the task at once with the
