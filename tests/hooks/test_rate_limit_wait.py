@@ -64,8 +64,12 @@ def span(sim) -> float:
 
 
 def waits_logged(caplog, capfd) -> list[float]:
-    text = caplog.text + "".join(capfd.readouterr())  # Airflow 3 logs through structlog to stdout
-    return [float(w) for w in re.findall(r"waiting ([\d.]+) s for the account's request budget", text)]
+    # Airflow 3 logs through structlog to stdout; Airflow 2 to logging (caplog) *and* stderr: one source
+    pattern = r"waiting ([\d.]+) s for the account's request budget"
+    captured = "".join(capfd.readouterr())
+    found = re.findall(pattern, caplog.text) or re.findall(pattern, captured)
+    caplog.clear()
+    return [float(w) for w in found]
 
 
 # ------------------------------------------------------------------------- a wall of 429s
