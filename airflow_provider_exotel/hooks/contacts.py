@@ -45,9 +45,6 @@ from airflow_provider_exotel.hooks._incremental import ResumePoint
 from airflow_provider_exotel.hooks._lists import ListsMixin
 from airflow_provider_exotel.hooks._transport import RATE_LIMIT_CODE
 
-#: Kept for callers of the old private name; use :func:`unknown_batch`.
-_unknown_batch = unknown_batch
-
 
 class ExotelContactsHook(ContactsMixin, ListsMixin, ExotelBaseHook):
     """Talk to Exotel's v2 Contacts API through an ``exotel`` Airflow connection.
