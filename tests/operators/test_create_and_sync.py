@@ -6,9 +6,9 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from support import FAST, read_jsonl, write_jsonl, writes
 
 from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
 from airflow_provider_exotel.operators.contacts import (
@@ -16,24 +16,7 @@ from airflow_provider_exotel.operators.contacts import (
     ExotelSyncContactsOperator,
 )
 
-FAST = {"retry_delay": 0.0, "timeout": 5.0}
 SYNC_KEYS = {"created", "updated", "unchanged", "added_to_list", "removed_from_list", "failed", "dry_run"}
-
-
-def read_jsonl(path) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def write_jsonl(path: Path, rows) -> Path:
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row) + "\n")
-    return path
-
-
-def writes(sim):
-    return [r for r in sim.requests if r.method in ("POST", "PUT", "DELETE", "PATCH")]
 
 
 def sync(**kwargs):
