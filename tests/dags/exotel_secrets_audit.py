@@ -1,5 +1,7 @@
 """Test DAG for the secrets audit: every Exotel task talks to a simulator that fails every request with
-a 500 echoing the request headers (``Authorization`` included). Run by ``tests/integration/test_secrets.py``."""
+a 500 echoing the request headers (``Authorization`` included).
+
+Run by ``tests/integration/test_secrets.py``."""
 
 from __future__ import annotations
 
