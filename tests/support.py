@@ -112,6 +112,21 @@ def sigkill_export_midway(sim: Any, target: Path, after_requests: int, **kwargs:
     assert not target.exists()
 
 
+def modules_imported_by(statement: str) -> str:
+    """The modules a one-line import ``statement`` loads in a fresh interpreter that has already
+    imported Airflow's operator base and the provider's exceptions: a printed sorted list."""
+    code = (
+        "import sys\n"
+        "from airflow.providers.common.compat.sdk import BaseOperator, Asset\n"
+        "import airflow_provider_exotel.exceptions\n"
+        "before = set(sys.modules)\n"
+        f"{statement}\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return proc.stdout.strip().splitlines()[-1]
+
+
 @contextlib.contextmanager
 def interrupt_at_request(sim: Any, n: int, method: str, after_s: float = 0.02) -> Iterator[None]:
     """Ctrl-C the main thread mid-task: the ``n``-th ``method`` request arms a real SIGALRM that raises

@@ -8,14 +8,11 @@ Most tests call ``op.execute(context={})`` directly (the ``exotel_simulator`` fi
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
-from support import FAST, read_jsonl, sigkill_export_midway, write_jsonl
+from support import FAST, modules_imported_by, read_jsonl, sigkill_export_midway, write_jsonl
 
 from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
 from airflow_provider_exotel.operators import contacts as contacts_module
@@ -268,19 +265,7 @@ def test_template_fields_render_paths_ids_and_payloads(tmp_path):
 
 
 def test_operator_module_imports_no_http_stack():
-    code = textwrap.dedent(
-        """
-        import sys
-        from airflow.providers.common.compat.sdk import BaseOperator, Asset
-        import airflow_provider_exotel.exceptions
-        before = set(sys.modules)
-        import airflow_provider_exotel.operators.contacts
-        new = sorted(set(sys.modules) - before)
-        print(new)
-        """
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    new = proc.stdout.strip().splitlines()[-1]
+    new = modules_imported_by("import airflow_provider_exotel.operators.contacts")
     for heavy in ("airflow_provider_exotel.hooks", "requests", "tenacity", "airflow.providers.http"):
         assert f"'{heavy}" not in new
 
