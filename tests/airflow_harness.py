@@ -157,6 +157,11 @@ class DagTestResult:
             )
 
 
+def _sets_config(env: Mapping[str, str] | None) -> bool:
+    """Whether ``env`` sets Airflow configuration (which a warm process has already read)."""
+    return any(k.startswith("AIRFLOW__") for k in (env or {}))
+
+
 def _decode_xcom(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         value = bytes(value).decode("utf-8")
@@ -301,8 +306,7 @@ class AirflowHarness:
         timeout: float,
     ) -> subprocess.CompletedProcess[str]:
         """``airflow dags <args>``: a fork of the warm process unless ``env`` sets configuration."""
-        sets_config = any(k.startswith(_SCRUBBED_PREFIXES[0]) for k in (env or {}))
-        if self._warm is None or sets_config:
+        if self._warm is None or _sets_config(env):
             return self.airflow("dags", *args, env=env, dags_folder=dags_folder, timeout=timeout)
         return self._warm.run(["dags", *args], self.env(dags_folder, env), timeout)
 
@@ -330,15 +334,18 @@ class AirflowHarness:
             "print('@@RESULT@@' + json.dumps({'dag_ids': sorted(bag.dag_ids),"
             " 'errors': {str(k): str(v) for k, v in bag.import_errors.items()}}))\n"
         )
-        proc = subprocess.run(
-            [sys.executable, "-c", code],
-            env=self.env(dags_folder, env),
-            cwd=self.home,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        if self._warm is not None and not _sets_config(env):
+            proc = self._warm.run(None, self.env(dags_folder, env), 300, code=code)
+        else:
+            proc = subprocess.run(
+                [sys.executable, "-c", code],
+                env=self.env(dags_folder, env),
+                cwd=self.home,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
         marker = [line for line in proc.stdout.splitlines() if line.startswith("@@RESULT@@")]
         if proc.returncode != 0 or not marker:
             raise RuntimeError(f"DagBag subprocess failed:\n{proc.stdout}\n{proc.stderr}")
@@ -364,8 +371,8 @@ with DAG(dag_id="harness_warm_up", schedule=None, start_date=dt.datetime(2024, 1
 class _WarmAirflow:
     """One Airflow process (``python airflow_harness.py --warm``) that forks a child per command.
 
-    Requests (JSON lines on its stdin): ``{"argv", "env", "stdout", "stderr"}``; answers (JSON lines on
-    its stdout): ``{"pid"}`` once the child runs, then ``{"returncode"}``. Started on first use.
+    Requests (JSON lines on its stdin): ``{"argv" or "code", "env", "stdout", "stderr"}``; answers (JSON
+    lines on its stdout): ``{"pid"}`` once the child runs, then ``{"returncode"}``. Started on first use.
     """
 
     def __init__(self, harness: AirflowHarness) -> None:
@@ -411,28 +418,29 @@ class _WarmAirflow:
         return answer
 
     def run(
-        self, argv: list[str], env: Mapping[str, str], timeout: float
+        self, argv: list[str] | None, env: Mapping[str, str], timeout: float, code: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """``airflow <argv>`` in a fork of the warm process, with exactly ``env``."""
+        """``airflow <argv>`` (or ``python -c <code>``) in a fork of the warm process, with ``env``."""
+        args = ["airflow", *argv] if argv is not None else [sys.executable, "-c", code]
         with self.harness._lock:
             proc = self.proc if self.proc is not None and self.proc.poll() is None else self._start()
             self.runs += 1
             out = self.harness.home / f"warm-run-{self.runs}.out"
             err = self.harness.home / f"warm-run-{self.runs}.err"
-            request = {"argv": argv, "env": dict(env), "stdout": str(out), "stderr": str(err)}
+            request = {"argv": argv, "code": code, "env": dict(env), "stdout": str(out), "stderr": str(err)}
             assert proc.stdin is not None
             proc.stdin.write(json.dumps(request) + "\n")
             proc.stdin.flush()
             pid = self._answer(60, "a fork")["pid"]
             try:
-                returncode = self._answer(timeout, " ".join(argv))["returncode"]
+                returncode = self._answer(timeout, " ".join(args[:4]))["returncode"]
             except queue.Empty:
                 os.kill(pid, signal.SIGKILL)
                 self._answer(60, "a kill")
-                raise subprocess.TimeoutExpired(["airflow", *argv], timeout) from None
+                raise subprocess.TimeoutExpired(args, timeout) from None
             try:
                 return subprocess.CompletedProcess(
-                    ["airflow", *argv],
+                    args,
                     returncode,
                     out.read_text(errors="replace"),
                     err.read_text(errors="replace"),
@@ -485,6 +493,15 @@ def _airflow_main(airflow_main: Any, argv: list[str]) -> int:
     return 0
 
 
+def _run_python(code: str) -> int:
+    """``python -c <code>`` in this process; its exit code."""
+    try:
+        exec(compile(code, "<string>", "exec"), {"__name__": "__main__"})
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
 def _warm_child(airflow_main: Any, request: dict[str, Any]) -> None:
     """A forked child: become a fresh ``airflow`` process with the request's env and output; never returns."""
     code = 1
@@ -500,7 +517,11 @@ def _warm_child(airflow_main: Any, request: dict[str, Any]) -> None:
         if settings.DAGS_FOLDER not in sys.path:
             sys.path.append(settings.DAGS_FOLDER)
         _fresh_execution_api()
-        code = _airflow_main(airflow_main, request["argv"])
+        if request["argv"] is None:
+            sys.argv = ["-c"]
+            code = _run_python(request["code"])
+        else:
+            code = _airflow_main(airflow_main, request["argv"])
     except BaseException:
         traceback.print_exc()
     finally:
