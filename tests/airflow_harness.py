@@ -308,6 +308,8 @@ class AirflowHarness:
         """``airflow dags <args>``: a fork of the warm process unless ``env`` sets configuration."""
         if self._warm is None or _sets_config(env):
             return self.airflow("dags", *args, env=env, dags_folder=dags_folder, timeout=timeout)
+        if _AIRFLOW_2:  # 2.x's CLI parser took --subdir's default from the warm process's DAGS_FOLDER
+            args = (*args, "--subdir", str(dags_folder))
         return self._warm.run(["dags", *args], self.env(dags_folder, env), timeout)
 
     def close(self) -> None:
