@@ -18,9 +18,10 @@ STAMP := $(VENV)/.installed-$(AIRFLOW)
 # every dev/test install is pinned to a set in which the full suite passed (Airflow's own practice)
 CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
 PYTEST_ARGS ?=
-# the suite on every core (at most 4), a test file per worker (module fixtures start once);
+# the suite on every core (at most 4), a test file per worker (module fixtures start once), in
+# collection order (tests/conftest.py puts the files that start Airflow processes first);
 # `make test PYTEST_XDIST=` runs it in one process
-PYTEST_XDIST ?= -n auto --maxprocesses 4 --dist loadfile
+PYTEST_XDIST ?= -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 DIST ?= dist
 
 .PHONY: venv versions test demo bench lint dist clean constraints
