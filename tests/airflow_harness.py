@@ -36,6 +36,7 @@ exit code; nothing one run does reaches the next. A run whose ``env`` sets Airfl
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import queue
@@ -433,13 +434,7 @@ class _WarmAirflow:
             assert proc.stdin is not None
             proc.stdin.write(json.dumps(request) + "\n")
             proc.stdin.flush()
-            pid = self._answer(60, "a fork")["pid"]
-            try:
-                returncode = self._answer(timeout, " ".join(args[:4]))["returncode"]
-            except queue.Empty:
-                os.kill(pid, signal.SIGKILL)
-                self._answer(60, "a kill")
-                raise subprocess.TimeoutExpired(args, timeout) from None
+            returncode = self._wait(args, timeout)
             try:
                 return subprocess.CompletedProcess(
                     args,
@@ -450,6 +445,27 @@ class _WarmAirflow:
             finally:
                 out.unlink(missing_ok=True)
                 err.unlink(missing_ok=True)
+
+    def _wait(self, args: list[str | None], timeout: float) -> int:
+        """The exit code of the child just requested; it is killed after ``timeout`` seconds."""
+        pid = None
+        try:
+            pid = self._answer(60, "a fork")["pid"]
+            try:
+                return self._answer(timeout, " ".join(map(str, args[:4])))["returncode"]
+            except queue.Empty:
+                os.kill(pid, signal.SIGKILL)
+                self._answer(60, "a kill")
+                raise subprocess.TimeoutExpired(args, timeout) from None
+        except (subprocess.TimeoutExpired, RuntimeError):
+            raise
+        except BaseException:  # e.g. pytest-timeout: later answers would not match their requests
+            for victim in (pid, self.proc.pid if self.proc else None):
+                if victim is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(victim, signal.SIGKILL)
+            self.proc = None
+            raise
 
     def close(self) -> None:
         proc, self.proc = self.proc, None
