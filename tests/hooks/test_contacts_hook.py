@@ -397,7 +397,7 @@ def test_bad_connection_is_a_clear_error_before_any_request(exotel_simulator, mo
     ],
 )
 def test_base_url_comes_from_host_region_and_schema(monkeypatch, conn, base):
-    full = {"conn_type": "exotel", "login": "k", "password": "t", "extra": {"account_sid": "acc9"}, **conn}
+    full = {"conn_type": "exotel", "login": "k", "password": "tk-x", "extra": {"account_sid": "acc9"}, **conn}
     monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_DEFAULT", json.dumps(full))
     hook = make_hook()
     hook.get_conn()
