@@ -18,6 +18,10 @@ STAMP := $(VENV)/.installed-$(AIRFLOW)
 # every dev/test install is pinned to a set in which the full suite passed (Airflow's own practice)
 CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
 PYTEST_ARGS ?=
+# the suite on every core (at most 4), a test file per worker (module fixtures start once), in
+# collection order (tests/conftest.py puts the files that start Airflow processes first);
+# `make test PYTEST_XDIST=` runs it in one process
+PYTEST_XDIST ?= -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 DIST ?= dist
 
 .PHONY: venv versions test demo airflow bench lint dist clean constraints
@@ -37,7 +41,7 @@ versions: $(STAMP)
 	'apache-airflow-providers-common-compat', 'cryptography', 'requests')]"
 
 test: $(STAMP) versions
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # Regenerate constraints/airflow-$(AIRFLOW).txt from a fresh, unconstrained resolve (minus KNOWN_BAD),
 # then run `make test AIRFLOW=$(AIRFLOW)`: commit the file only when the suite is green.

@@ -22,6 +22,13 @@ process-wide singleton); the temporary home is removed when the process exits. E
 ``env`` you pass, so the DAG sees exactly the connection you give it (e.g. the simulator's, which must
 run in the pytest process so tests can inspect its state).
 
+The session harness runs each ``airflow dags test`` as a fork of one warm Airflow process (``warm=True``):
+that process has imported Airflow and run a one-task DAG once, so a run costs a fork instead of a new
+interpreter (on Airflow 3 the first task of a process alone takes 10-15 s to build the in-process execution
+API). Each run is still a fresh process with exactly the environment you pass, its own stdout/stderr and
+exit code; nothing one run does reaches the next. A run whose ``env`` sets Airflow configuration
+(``AIRFLOW__*``) gets a new interpreter, since the warm one read its configuration at start-up.
+
 ``airflow dags test`` exits 0 even when tasks fail, and a DAG run can be "success" while a task failed
 (e.g. a leaf with ``trigger_rule="all_done"``), so assert on :meth:`DagTestResult.task_states`.
 """
@@ -29,14 +36,18 @@ run in the pytest process so tests can inspect its state).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
+import queue
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +158,11 @@ class DagTestResult:
             )
 
 
+def _sets_config(env: Mapping[str, str] | None) -> bool:
+    """Whether ``env`` sets Airflow configuration (which a warm process has already read)."""
+    return any(k.startswith("AIRFLOW__") for k in (env or {}))
+
+
 def _decode_xcom(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         value = bytes(value).decode("utf-8")
@@ -162,14 +178,17 @@ class AirflowHarness:
     """A temporary ``AIRFLOW_HOME`` with a migrated SQLite DB, and a way to run DAGs in it.
 
     :param home: directory to use as ``AIRFLOW_HOME`` (created if missing).
+    :param warm: run ``airflow dags test`` as forks of one warm Airflow process (see the module
+        docstring) instead of a new interpreter each time.
     """
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, warm: bool = False) -> None:
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self.db_path = self.home / "airflow.db"
         self._migrated = False
         self._lock = threading.Lock()
+        self._warm = _WarmAirflow(self) if warm and hasattr(os, "fork") else None
 
     def env(
         self, dags_folder: str | os.PathLike[str] | None = None, extra: Mapping[str, str] | None = None
@@ -251,14 +270,14 @@ class AirflowHarness:
         if _AIRFLOW_2:
             # Airflow 2.x `dags test` does not register asset (dataset) aliases itself; without the
             # DAG processor's rows an AssetAlias outlet fails to flush. Serialise the folder first.
-            self.airflow("dags", "reserialize", env=env, dags_folder=dags_folder, timeout=timeout)
+            self._dags_command("reserialize", env=env, dags_folder=dags_folder, timeout=timeout)
         before = self._max_run_pk()
-        args = ["dags", "test", dag_id]
+        args = ["test", dag_id]
         if logical_date:
             args.append(logical_date)
         if conf:
             args += ["-c", json.dumps(dict(conf))]
-        proc = self.airflow(*args, env=env, dags_folder=dags_folder, timeout=timeout)
+        proc = self._dags_command(*args, env=env, dags_folder=dags_folder, timeout=timeout)
         with sqlite3.connect(self.db_path) as conn:
             row = conn.execute(
                 "SELECT run_id, state FROM dag_run WHERE dag_id = ? AND id > ? ORDER BY id DESC LIMIT 1",
@@ -280,6 +299,25 @@ class AirflowHarness:
             db_path=self.db_path,
         )
 
+    def _dags_command(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None,
+        dags_folder: str | os.PathLike[str],
+        timeout: float,
+    ) -> subprocess.CompletedProcess[str]:
+        """``airflow dags <args>``: a fork of the warm process unless ``env`` sets configuration."""
+        if self._warm is None or _sets_config(env):
+            return self.airflow("dags", *args, env=env, dags_folder=dags_folder, timeout=timeout)
+        if _AIRFLOW_2:  # 2.x's CLI parser took --subdir's default from the warm process's DAGS_FOLDER
+            args = (*args, "--subdir", str(dags_folder))
+        return self._warm.run(["dags", *args], self.env(dags_folder, env), timeout)
+
+    def close(self) -> None:
+        """Stop the warm Airflow process, if one was started."""
+        if self._warm is not None:
+            self._warm.close()
+
     def import_errors(
         self, dags_folder: str | os.PathLike[str], env: Mapping[str, str] | None = None
     ) -> tuple[list[str], dict[str, str]]:
@@ -299,20 +337,229 @@ class AirflowHarness:
             "print('@@RESULT@@' + json.dumps({'dag_ids': sorted(bag.dag_ids),"
             " 'errors': {str(k): str(v) for k, v in bag.import_errors.items()}}))\n"
         )
-        proc = subprocess.run(
-            [sys.executable, "-c", code],
-            env=self.env(dags_folder, env),
-            cwd=self.home,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        if self._warm is not None and not _sets_config(env):
+            proc = self._warm.run(None, self.env(dags_folder, env), 300, code=code)
+        else:
+            proc = subprocess.run(
+                [sys.executable, "-c", code],
+                env=self.env(dags_folder, env),
+                cwd=self.home,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
         marker = [line for line in proc.stdout.splitlines() if line.startswith("@@RESULT@@")]
         if proc.returncode != 0 or not marker:
             raise RuntimeError(f"DagBag subprocess failed:\n{proc.stdout}\n{proc.stderr}")
         data = json.loads(marker[-1][len("@@RESULT@@") :])
         return data["dag_ids"], data["errors"]
+
+
+#: The warm process's one-task DAG: running it once builds what every later run reuses.
+_WARM_UP_DAG = """
+import datetime as dt
+from airflow.providers.common.compat.sdk import DAG
+try:
+    from airflow.providers.standard.operators.python import PythonOperator
+except ImportError:  # Airflow 2.x
+    from airflow.operators.python import PythonOperator
+import airflow_provider_exotel.operators.contacts, airflow_provider_exotel.hooks.contacts  # noqa: F401
+
+with DAG(dag_id="harness_warm_up", schedule=None, start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)):
+    PythonOperator(task_id="warm_up", python_callable=lambda: None)
+"""
+
+
+class _WarmAirflow:
+    """One Airflow process (``python airflow_harness.py --warm``) that forks a child per command.
+
+    Requests (JSON lines on its stdin): ``{"argv" or "code", "env", "stdout", "stderr"}``; answers (JSON
+    lines on its stdout): ``{"pid"}`` once the child runs, then ``{"returncode"}``. Started on first use.
+    """
+
+    def __init__(self, harness: AirflowHarness) -> None:
+        self.harness = harness
+        self.proc: subprocess.Popen[str] | None = None
+        self.answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.log_path = harness.home / "warm-airflow.log"
+        self.runs = 0
+
+    def _start(self) -> subprocess.Popen[str]:
+        folder = self.harness.home / "warm-up-dags"
+        folder.mkdir(exist_ok=True)
+        (folder / "harness_warm_up.py").write_text(_WARM_UP_DAG)
+        with self.log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, __file__, "--warm"],
+                env=self.harness.env(folder),
+                cwd=self.harness.home,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        self.answers = queue.Queue()
+        threading.Thread(target=self._read, args=(proc, self.answers), daemon=True).start()
+        self.proc = proc
+        self._answer(600, "start")
+        return proc
+
+    @staticmethod
+    def _read(proc: subprocess.Popen[str], answers: queue.Queue[dict[str, Any] | None]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            answers.put(json.loads(line))
+        answers.put(None)  # the process ended
+
+    def _answer(self, timeout: float, what: str) -> dict[str, Any]:
+        answer = self.answers.get(timeout=timeout)
+        if answer is None:
+            self.proc = None
+            tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-60:])
+            raise RuntimeError(f"the warm Airflow process ended during {what}:\n{tail}")
+        return answer
+
+    def run(
+        self, argv: list[str] | None, env: Mapping[str, str], timeout: float, code: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``airflow <argv>`` (or ``python -c <code>``) in a fork of the warm process, with ``env``."""
+        args = ["airflow", *argv] if argv is not None else [sys.executable, "-c", code]
+        with self.harness._lock:
+            proc = self.proc if self.proc is not None and self.proc.poll() is None else self._start()
+            self.runs += 1
+            out = self.harness.home / f"warm-run-{self.runs}.out"
+            err = self.harness.home / f"warm-run-{self.runs}.err"
+            request = {"argv": argv, "code": code, "env": dict(env), "stdout": str(out), "stderr": str(err)}
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+            returncode = self._wait(args, timeout)
+            try:
+                return subprocess.CompletedProcess(
+                    args,
+                    returncode,
+                    out.read_text(errors="replace"),
+                    err.read_text(errors="replace"),
+                )
+            finally:
+                out.unlink(missing_ok=True)
+                err.unlink(missing_ok=True)
+
+    def _wait(self, args: list[str | None], timeout: float) -> int:
+        """The exit code of the child just requested; it is killed after ``timeout`` seconds."""
+        pid = None
+        try:
+            pid = self._answer(60, "a fork")["pid"]
+            try:
+                return self._answer(timeout, " ".join(map(str, args[:4])))["returncode"]
+            except queue.Empty:
+                os.kill(pid, signal.SIGKILL)
+                self._answer(60, "a kill")
+                raise subprocess.TimeoutExpired(args, timeout) from None
+        except (subprocess.TimeoutExpired, RuntimeError):
+            raise
+        except BaseException:  # e.g. pytest-timeout: later answers would not match their requests
+            for victim in (pid, self.proc.pid if self.proc else None):
+                if victim is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(victim, signal.SIGKILL)
+            self.proc = None
+            raise
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            assert proc.stdin is not None
+            proc.stdin.close()  # the process ends when its input does
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _serve_warm() -> None:
+    """The warm process: run the warm-up DAG, then fork a child per request (see _WarmAirflow)."""
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # Airflow's own output (the warm-up's logs) goes to the log, never to the answers
+    import importlib
+
+    airflow_main = importlib.import_module("airflow.__main__")
+    from airflow import settings
+
+    _airflow_main(airflow_main, ["dags", "test", "harness_warm_up"])
+    settings.Session.remove()
+    settings.engine.dispose()  # no connection crosses a fork
+    answers.write(json.dumps({"ready": True}) + "\n")
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _warm_child(airflow_main, request)
+        answers.write(json.dumps({"pid": pid}) + "\n")
+        _, status = os.waitpid(pid, 0)
+        answers.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
+
+
+def _airflow_main(airflow_main: Any, argv: list[str]) -> int:
+    """``airflow <argv>`` in this process; its exit code."""
+    sys.argv = ["airflow", *argv]
+    try:
+        airflow_main.main()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def _run_python(code: str) -> int:
+    """``python -c <code>`` in this process; its exit code."""
+    try:
+        exec(compile(code, "<string>", "exec"), {"__name__": "__main__"})
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def _warm_child(airflow_main: Any, request: dict[str, Any]) -> None:
+    """A forked child: become a fresh ``airflow`` process with the request's env and output; never returns."""
+    code = 1
+    try:
+        for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        from airflow import settings
+
+        settings.configure_vars()  # DAGS_FOLDER from this run's environment
+        if settings.DAGS_FOLDER not in sys.path:
+            sys.path.append(settings.DAGS_FOLDER)
+        _fresh_execution_api()
+        if request["argv"] is None:
+            sys.argv = ["-c"]
+            code = _run_python(request["code"])
+        else:
+            code = _airflow_main(airflow_main, request["argv"])
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _fresh_execution_api() -> None:
+    """Airflow 3: keep the warm in-process execution API app, but give it a new event loop thread
+    (the parent's thread does not exist in a fork)."""
+    try:
+        from airflow.sdk.execution_time.supervisor import in_process_api_server
+    except ImportError:  # Airflow 2.x runs tasks without it
+        return
+    api = in_process_api_server()
+    try:
+        del api.transport
+    except AttributeError:  # not built yet
+        pass
 
 
 _harness: AirflowHarness | None = None
@@ -326,12 +573,15 @@ def get_harness() -> AirflowHarness:
         if _harness is None:
             home = Path(tempfile.mkdtemp(prefix="exotel-airflow-home-"))
             atexit.register(shutil.rmtree, home, ignore_errors=True)
-            _harness = AirflowHarness(home)
+            _harness = AirflowHarness(home, warm=os.environ.get("EXOTEL_HARNESS_WARM", "1") != "0")
+            atexit.register(_harness.close)  # registered last, so it runs before the home is removed
         _harness.migrate()
         return _harness
 
 
-if pytest is not None:
+if __name__ == "__main__" and sys.argv[1:] == ["--warm"]:
+    _serve_warm()
+elif pytest is not None:
 
     @pytest.fixture(scope="session")
     def airflow_harness() -> AirflowHarness:

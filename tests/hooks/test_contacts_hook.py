@@ -9,6 +9,7 @@ import math
 
 import pytest
 import requests
+from support import make_hook
 
 from airflow_provider_exotel.exceptions import (
     ExotelAuthError,
@@ -17,12 +18,6 @@ from airflow_provider_exotel.exceptions import (
     ExotelValidationError,
 )
 from airflow_provider_exotel.hooks.contacts import BulkUpdateResult, ExotelContactsHook
-
-
-def make_hook(**kwargs) -> ExotelContactsHook:
-    kwargs.setdefault("retry_delay", 0.0)
-    kwargs.setdefault("timeout", 5.0)
-    return ExotelContactsHook(**kwargs)
 
 
 def get_pages(sim, suffix="contacts"):

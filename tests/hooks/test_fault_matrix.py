@@ -4,10 +4,12 @@ error after the retry budget — never a silent partial result."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
+from support import make_hook
 
 from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelRequestError
-from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 from airflow_provider_exotel.testing import Fault
 
 #: (id, fault) — every kind, 429 with and without Retry-After.
@@ -28,10 +30,7 @@ IDS = [f[0] for f in FAULTS]
 ANSWER_LOST_AFTER_APPLYING = {"slow", "truncated_json", "html_200"}
 
 
-def hook(**kwargs) -> ExotelContactsHook:
-    kwargs.setdefault("retry_delay", 0.01)
-    kwargs.setdefault("timeout", 1.0)
-    return ExotelContactsHook(**kwargs)
+hook = functools.partial(make_hook, retry_delay=0.01, timeout=1.0)
 
 
 @pytest.mark.parametrize("concurrency", [1, 4], ids=["sequential", "parallel"])

@@ -5,23 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from support import make_hook, writes
 
 from airflow_provider_exotel.exceptions import ExotelRequestError, ExotelValidationError
-from airflow_provider_exotel.hooks.contacts import BulkCreateResult, BulkUpdateResult, ExotelContactsHook
-
-
-def make_hook(**kwargs) -> ExotelContactsHook:
-    kwargs.setdefault("retry_delay", 0.0)
-    kwargs.setdefault("timeout", 5.0)
-    return ExotelContactsHook(**kwargs)
+from airflow_provider_exotel.hooks.contacts import BulkCreateResult, BulkUpdateResult
 
 
 def posts(sim, suffix="contacts"):
     return [r for r in sim.requests if r.method == "POST" and r.path.endswith(suffix)]
-
-
-def writes(sim):
-    return [r for r in sim.requests if r.method in ("POST", "PUT", "DELETE", "PATCH")]
 
 
 def numbers(n, start=0):

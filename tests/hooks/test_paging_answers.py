@@ -8,9 +8,9 @@ string sid are produced by the simulator (``testing/_drift.py``) over real socke
 from __future__ import annotations
 
 import pytest
+from support import make_hook
 
 from airflow_provider_exotel.exceptions import ExotelRequestError
-from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 
 WRONG_PAGES = [
     "repeat_page",
@@ -28,9 +28,7 @@ WRONG_PAGES = [
 ]
 
 
-def hook(**kwargs):
-    kwargs.setdefault("retry_delay", 0)
-    return ExotelContactsHook(**kwargs)
+hook = make_hook
 
 
 @pytest.mark.parametrize("cap", [10, 19])

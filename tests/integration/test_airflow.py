@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from airflow import __version__ as AIRFLOW_VERSION
 from airflow_harness import AirflowHarness, get_harness
 from conftest import exotel_connection
 from packaging.version import Version
+from support import free_port, tail
 
 import airflow_provider_exotel
 
@@ -98,17 +98,7 @@ class ApiServer:
         return self.session.post(self.base_url + path, json=body, timeout=60)
 
     def log_tail(self) -> str:
-        return _tail(self.log_path)
-
-
-def _tail(log_path: Path, lines: int = 80) -> str:
-    return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return tail(self.log_path, 80)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -130,13 +120,13 @@ def _wait_until_healthy(proc: subprocess.Popen[bytes], url: str, log_path: Path,
     probe.trust_env = False
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"airflow api-server exited with {proc.returncode}:\n{_tail(log_path)}")
+            raise RuntimeError(f"airflow api-server exited with {proc.returncode}:\n{tail(log_path, 80)}")
         with contextlib.suppress(requests.RequestException):
             if probe.get(url, timeout=5).status_code == 200:
                 return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"airflow api-server not healthy after {deadline_s:.0f} s:\n{_tail(log_path)}")
-        time.sleep(0.5)
+            raise RuntimeError(f"airflow api-server not healthy after {deadline_s:.0f} s:\n{tail(log_path)}")
+        time.sleep(0.25)
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +138,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     passwords_file = work / "passwords.json"
     passwords_file.write_text(json.dumps({user: password}))
     log_path = work / "api-server.log"
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = harness.env(
         extra={
@@ -304,7 +294,7 @@ def test_connection_form_account_sid_is_plain_text_with_a_hint(api_server: ApiSe
 
 @only_airflow_3
 def test_test_button_answers_within_seconds_on_a_closed_port(api_server: ApiServer) -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     body = {
         "connection_id": "exotel_closed",
         "conn_type": "exotel",
@@ -351,7 +341,7 @@ def test_hook_test_connection_makes_one_short_attempt(monkeypatch: pytest.Monkey
     """Both Airflow versions: the hook behind the Test button tries once, within seconds."""
     from airflow_provider_exotel.hooks.contacts import TEST_CONNECTION_TIMEOUT, ExotelContactsHook
 
-    conn = exotel_connection(_free_port(), timeout=120)
+    conn = exotel_connection(free_port(), timeout=120)
     monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_CLOSED", json.dumps(conn))
     hook = ExotelContactsHook("exotel_closed", retry_limit=5, retry_delay=1.0)
     started = time.monotonic()

@@ -27,7 +27,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ import requests
 from airflow import __version__ as AIRFLOW_VERSION
 from airflow_harness import AirflowHarness
 from packaging.version import Version
+from support import free_port, tail
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SYNC_DAG = ROOT / "example_dags" / "example_exotel_sync_contacts.py"
@@ -59,19 +59,6 @@ pytestmark = [
     # a backstop only: the test's own deadline (BUDGET_S) fails it first, with the processes' logs
     pytest.mark.timeout(BUDGET_S + STOP_GRACE_S + 35),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = 60) -> str:
-    if not path.exists():
-        return f"({path.name}: no log)"
-    text = path.read_text(errors="replace").splitlines()[-lines:]
-    return f"--- {path.name} ---\n" + "\n".join(text)
 
 
 class Deployment:
@@ -103,7 +90,7 @@ class Deployment:
                 raise AssertionError(f"{name} exited with {proc.returncode}\n{self.logs()}")
 
     def logs(self) -> str:
-        return "\n".join(_tail(self.work / f"{name}.log") for name in self.procs)
+        return "\n".join(tail(self.work / f"{name}.log") for name in self.procs)
 
     def log_text(self, *names: str) -> str:
         return "\n".join((self.work / f"{name}.log").read_text(errors="replace") for name in names)
@@ -133,7 +120,7 @@ def _wait_for(what: str, check: Callable[[], Any], deployment: Deployment, deadl
                 return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}\n{deployment.logs()}")
-        time.sleep(1.0)
+        time.sleep(0.25)
 
 
 @pytest.fixture
@@ -196,7 +183,7 @@ def test_sync_example_in_a_multi_process_deployment_defers_then_succeeds(
     dags.mkdir()
     shutil.copy(SYNC_DAG, dags / SYNC_DAG.name)
     harness = AirflowHarness(work / "home")
-    api_port = _free_port()
+    api_port = free_port()
     base_url = f"http://127.0.0.1:{api_port}"
     user, password = "deploy-admin", secrets.token_urlsafe(12)
     passwords_file = work / "passwords.json"

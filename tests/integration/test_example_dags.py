@@ -7,12 +7,12 @@ an ``airflow dags test`` subprocess that reaches it through ``AIRFLOW_CONN_EXOTE
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
+from support import read_jsonl
 
 EXAMPLE_DAGS = Path(__file__).resolve().parent.parent.parent / "example_dags"
 EXAMPLE_DAG_IDS = [
@@ -41,11 +41,6 @@ def dag_env(seeded_simulator, tmp_path):
         "AIRFLOW_CONN_EXOTEL_DEFAULT": seeded_simulator.connection_json(),
         "EXOTEL_EXAMPLE_DATA_DIR": str(tmp_path / "data"),
     }
-
-
-def read_jsonl(path) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 def test_example_dags_import_without_errors(airflow_harness):

@@ -75,7 +75,7 @@ def test_no_secret_in_logs_output_xcom_or_rendered_fields_when_every_request_fai
 def test_tls_verification_is_on_by_default(monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_EXOTEL_DEFAULT",
-        json.dumps({"conn_type": "exotel", "login": "k", "password": "t", "extra": {"account_sid": "a"}}),
+        json.dumps({"conn_type": "exotel", "login": "k", "password": "tk-x9", "extra": {"account_sid": "a"}}),
     )
     hook = ExotelContactsHook()
     assert hook.get_conn().verify is True
@@ -144,7 +144,7 @@ def test_verify_extra_accepts_booleans_and_a_ca_bundle(monkeypatch, verify, expe
     conn = {
         "conn_type": "exotel",
         "login": "k",
-        "password": "t",
+        "password": "tk-x9",
         "extra": {"account_sid": "a", "verify": verify},
     }
     monkeypatch.setenv("AIRFLOW_CONN_EXOTEL_DEFAULT", json.dumps(conn))

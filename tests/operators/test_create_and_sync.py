@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
+from support import FAST, modules_imported_by, read_jsonl, write_jsonl, writes
 
 from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
 from airflow_provider_exotel.operators.contacts import (
@@ -16,24 +13,7 @@ from airflow_provider_exotel.operators.contacts import (
     ExotelSyncContactsOperator,
 )
 
-FAST = {"retry_delay": 0.0, "timeout": 5.0}
 SYNC_KEYS = {"created", "updated", "unchanged", "added_to_list", "removed_from_list", "failed", "dry_run"}
-
-
-def read_jsonl(path) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def write_jsonl(path: Path, rows) -> Path:
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row) + "\n")
-    return path
-
-
-def writes(sim):
-    return [r for r in sim.requests if r.method in ("POST", "PUT", "DELETE", "PATCH")]
 
 
 def sync(**kwargs):
@@ -480,19 +460,9 @@ def test_bad_sync_arguments_are_refused_when_the_dag_is_parsed(kwargs, message):
 
 
 def test_audience_module_imports_no_http_stack():
-    code = textwrap.dedent(
-        """
-        import sys
-        from airflow.providers.common.compat.sdk import BaseOperator, Asset
-        import airflow_provider_exotel.exceptions
-        before = set(sys.modules)
-        from airflow_provider_exotel.operators.contacts import ExotelSyncContactsOperator
-        new = sorted(set(sys.modules) - before)
-        print(new)
-        """
+    new = modules_imported_by(
+        "from airflow_provider_exotel.operators.contacts import ExotelSyncContactsOperator"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    new = proc.stdout.strip().splitlines()[-1]
     assert "operators._audience" in new
     for heavy in ("airflow_provider_exotel.hooks", "requests", "tenacity", "airflow.providers.http"):
         assert f"'{heavy}" not in new

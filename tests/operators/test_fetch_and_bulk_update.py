@@ -7,15 +7,12 @@ Most tests call ``op.execute(context={})`` directly (the ``exotel_simulator`` fi
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
+from support import FAST, modules_imported_by, read_jsonl, sigkill_export_midway, write_jsonl
 
 from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
 from airflow_provider_exotel.operators import _progress as progress_module
@@ -26,20 +23,6 @@ from airflow_provider_exotel.operators.contacts import (
     ExotelFetchContactsOperator,
     ExotelFetchListContactsOperator,
 )
-
-FAST = {"retry_delay": 0.0, "timeout": 5.0}
-
-
-def read_jsonl(path) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def write_jsonl(path: Path, rows) -> Path:
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write((row if isinstance(row, str) else json.dumps(row)) + "\n")
-    return path
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -283,19 +266,7 @@ def test_template_fields_render_paths_ids_and_payloads(tmp_path):
 
 
 def test_operator_module_imports_no_http_stack():
-    code = textwrap.dedent(
-        """
-        import sys
-        from airflow.providers.common.compat.sdk import BaseOperator, Asset
-        import airflow_provider_exotel.exceptions
-        before = set(sys.modules)
-        import airflow_provider_exotel.operators.contacts
-        new = sorted(set(sys.modules) - before)
-        print(new)
-        """
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    new = proc.stdout.strip().splitlines()[-1]
+    new = modules_imported_by("import airflow_provider_exotel.operators.contacts")
     for heavy in ("airflow_provider_exotel.hooks", "requests", "tenacity", "airflow.providers.http"):
         assert f"'{heavy}" not in new
 
@@ -576,34 +547,10 @@ def test_dead_letter_file_can_be_replayed_as_input_path(exotel_simulator, tmp_pa
 
 
 def test_an_export_killed_mid_write_leaves_nothing_at_output_path(exotel_simulator, tmp_path):
-    import os
-    import signal
-    import time
-
     exotel_simulator.seed_contacts(3000)
     exotel_simulator.latency = 0.02
     target = tmp_path / "out" / "contacts.jsonl"
-    code = textwrap.dedent(
-        f"""
-        from airflow_provider_exotel.operators.contacts import ExotelFetchContactsOperator
-        ExotelFetchContactsOperator(task_id="f", output_path={str(target)!r},
-                                    hook_params={{"concurrency": 1}}).execute(context={{}})
-        """
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while exotel_simulator.request_count(method="GET") < 10:  # well into the export
-            assert proc.poll() is None and time.monotonic() < deadline, "export did not start"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
-    assert proc.returncode == -signal.SIGKILL
-    assert not target.exists()  # no partial file where readers look; only a hidden temp sibling
+    # SIGKILLed well into the export; no partial file where readers look, only a hidden temp sibling
+    sigkill_export_midway(exotel_simulator, target, 10, hook_params={"concurrency": 1})
     assert all(p.name.startswith(".") for p in target.parent.iterdir())

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from airflow_harness import AirflowHarness, airflow_harness  # noqa: F401  (the session fixture)
+from support import FAST, write_jsonl
 
 from airflow_provider_exotel.operators.contacts import (
     ExotelBulkUpdateContactsOperator,
@@ -28,8 +28,6 @@ pytest.importorskip(
     "airflow.providers.openlineage", reason="apache-airflow-providers-openlineage (dev extra)"
 )
 
-FAST = {"retry_delay": 0.0, "timeout": 5.0}
-
 
 def datasets(lineage) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     return (
@@ -40,11 +38,6 @@ def datasets(lineage) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 
 def exotel(sim) -> str:
     return f"exotel://127.0.0.1:{sim.port}"
-
-
-def write_jsonl(path: Path, rows) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 def test_fetch_reports_the_accounts_contacts_read_and_the_file_written(exotel_simulator, tmp_path):

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import signal
 import time
 from pathlib import Path
 
 import pytest
 from airflow_harness import airflow_harness  # noqa: F401  (the session fixture)
+from support import interrupt_at_request, read_jsonl
 
 from airflow_provider_exotel._contacts_check import check_contacts
 from airflow_provider_exotel._validation import check_path_segment
@@ -27,10 +27,6 @@ from airflow_provider_exotel.sensors.contacts import ExotelContactsSensor
 from airflow_provider_exotel.triggers.contacts import ExotelContactsTrigger
 
 DAGS = Path(__file__).parent.parent / "dags"
-
-
-def read_jsonl(path):
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -212,19 +208,10 @@ def test_an_interrupt_mid_update_at_concurrency_2_keeps_the_report_and_the_dead_
         hook_params={"retry_limit": 0, "retry_delay": 0, "concurrency": 2},
     )
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
     # the 6th PUT arms a real signal; it interrupts the task's main thread mid-update
     exotel_simulator.latency = 0.05
-    exotel_simulator.on_nth_request(6, lambda s: signal.setitimer(signal.ITIMER_REAL, 0.02), method="PUT")
-    previous = signal.signal(signal.SIGALRM, interrupt)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            op.execute(context={})
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    with interrupt_at_request(exotel_simulator, 6, "PUT"), pytest.raises(KeyboardInterrupt):
+        op.execute(context={})
     time.sleep(0.5)  # let batches that were in flight end on the server
 
     not_updated = {c["sid"] for c in exotel_simulator.contacts if c.get("tag") != "new"}
@@ -372,18 +359,9 @@ def test_an_interrupted_create_keeps_the_rows_that_already_failed_in_the_dead_le
         hook_params={"retry_limit": 0, "retry_delay": 0, "concurrency": 1},
     )
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
     exotel_simulator.latency = 0.05
-    exotel_simulator.on_nth_request(4, lambda s: signal.setitimer(signal.ITIMER_REAL, 0.02), method="POST")
-    previous = signal.signal(signal.SIGALRM, interrupt)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            op.execute(context={})
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    with interrupt_at_request(exotel_simulator, 4, "POST"), pytest.raises(KeyboardInterrupt):
+        op.execute(context={})
 
     dead = read_jsonl(failed_path)
     assert [(r["number"], r["error"]["code"]) for r in dead[:2]] == [(c["number"], 409) for c in seeded]

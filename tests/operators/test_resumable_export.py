@@ -11,16 +11,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from airflow_harness import airflow_harness  # noqa: F401  (session fixture)
+from support import FAST, sigkill_export_midway
 
 from airflow_provider_exotel.exceptions import ExotelError
 from airflow_provider_exotel.operators._files import target_key
@@ -30,7 +26,6 @@ from airflow_provider_exotel.operators.contacts import (
     ExotelFetchListContactsOperator,
 )
 
-FAST = {"retry_delay": 0.0, "timeout": 5.0}
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -49,34 +44,6 @@ def full_export(sim, path: Path, **kwargs) -> tuple[bytes, int]:
     return path.read_bytes(), sim.request_count(method="GET")
 
 
-def kill_export_midway(sim, target: Path, after_requests: int, **kwargs) -> None:
-    """Run the fetch operator in a subprocess and SIGKILL it once the simulator served enough GETs."""
-    code = textwrap.dedent(
-        f"""
-        from airflow_provider_exotel.operators.contacts import ExotelFetchContactsOperator
-        op = ExotelFetchContactsOperator(task_id="f", output_path={str(target)!r}, **{kwargs!r})
-        op.execute(context={{}})
-        """
-    )
-    sim.clear_requests()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while sim.request_count(method="GET") < after_requests:
-            assert proc.poll() is None, "the export ended before it could be killed"
-            assert time.monotonic() < deadline, "the export did not get far enough"
-            time.sleep(0.005)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
-    assert not target.exists()
-
-
 # ------------------------------------------------------------------------------------------ resume
 @pytest.mark.parametrize("concurrency", [1, 4])
 def test_a_sigkilled_export_is_resumed_by_the_next_try_into_an_identical_file(
@@ -88,7 +55,7 @@ def test_a_sigkilled_export_is_resumed_by_the_next_try_into_an_identical_file(
     target = tmp_path / "out" / "contacts.jsonl"
     exotel_simulator.latency = 0.01
 
-    kill_export_midway(exotel_simulator, target, full // 2, hook_params=hook_params)
+    sigkill_export_midway(exotel_simulator, target, full // 2, hook_params=hook_params)
     assert hidden(target.parent)  # the partial file the next try looks for
     exotel_simulator.latency = 0.0
     exotel_simulator.clear_requests()
@@ -113,7 +80,7 @@ def test_a_sigkilled_incremental_export_is_resumed_from_the_last_contact_written
     target = tmp_path / "window.jsonl"
     exotel_simulator.latency = 0.01
 
-    kill_export_midway(exotel_simulator, target, full // 2, **window)
+    sigkill_export_midway(exotel_simulator, target, full // 2, **window)
     exotel_simulator.latency = 0.0
     # the account changes between the tries: new contacts (newer than the window) shift every
     # offset of the newest-first order; the resumed try finds its seam by time, not by offset

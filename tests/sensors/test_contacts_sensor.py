@@ -337,9 +337,8 @@ def test_sync_example_follows_default_deferrable_unless_its_variable_is_set(
     example_deferrable, configured, expected
 ):
     """``EXOTEL_EXAMPLE_DEFERRABLE`` decides when set; unset, ``[operators] default_deferrable`` does."""
-    example = (
-        Path(__file__).resolve().parent.parent.parent / "example_dags" / "example_exotel_sync_contacts.py"
-    )
+    root = Path(__file__).resolve().parent.parent.parent
+    example = root / "example_dags" / "example_exotel_sync_contacts.py"
     code = (
         "import warnings; warnings.simplefilter('ignore')\n"
         "try:\n    from airflow.dag_processing.dagbag import DagBag\n"

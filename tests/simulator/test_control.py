@@ -9,11 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
+from support import wait_for_ready_file
 
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 from airflow_provider_exotel.testing import ExotelSimulator
@@ -204,12 +204,7 @@ def test_standalone_simulator_is_changed_through_its_control_endpoint(tmp_path: 
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "simulator did not start"
-            time.sleep(0.1)
-        url = ready.read_text().strip()
+        url = wait_for_ready_file(proc, ready, deadline_s=60)
         session = requests.Session()
         session.trust_env = False
         added = session.post(f"{url}/_control/contacts", json={"count": 2, "list_sid": "list0"}, timeout=10)

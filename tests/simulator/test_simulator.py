@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support import wait_for_ready_file
 
 from airflow_provider_exotel.testing import ExotelSimulator, Fault, RecordedRequest
 
@@ -613,12 +614,7 @@ def test_cli(tmp_path: Path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 15
-        while not ready.exists():
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        url = ready.read_text().strip()
+        url = wait_for_ready_file(proc, ready, deadline_s=15)
         r = requests.get(f"{url}/v2/accounts/acct1/contacts", auth=("K", "test-token"), timeout=5)
         assert r.status_code == 200 and r.json()["metadata"]["total"] == 30
         r = requests.get(f"{url}/v2/accounts/acct1/lists/list1/contacts", auth=("K", "test-token"), timeout=5)
