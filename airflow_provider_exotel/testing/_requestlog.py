@@ -35,6 +35,9 @@ class RecordedRequest:
     client_port: int | None = None
     #: ``X-RateLimit-*`` (and ``Retry-After``) headers of the account limit sent with the answer
     rate_headers: dict[str, str] = field(default_factory=dict)
+    #: the log that counts this request's status as it is sent (set on arrival)
+    status_log: RequestLog | None = field(default=None, repr=False, compare=False)
+    status_counted: bool = field(default=False, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
         """Case-insensitive header lookup."""
@@ -71,12 +74,20 @@ class RequestLog:
                 self._requests.append(rec)
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        rec.status_log = self
+
+    def status_sent(self, rec: RecordedRequest) -> None:
+        """Count the request's status once, before its bytes go out (a client that has the answer
+        sees it counted)."""
+        with self._lock:
+            if rec.status is not None and not rec.status_counted:
+                rec.status_counted = True
+                self._status_counts[rec.status] += 1
 
     def answered(self, rec: RecordedRequest) -> None:
+        self.status_sent(rec)
         with self._lock:
             self._in_flight -= 1
-            if rec.status is not None:
-                self._status_counts[rec.status] += 1
 
     @property
     def requests(self) -> list[RecordedRequest]:

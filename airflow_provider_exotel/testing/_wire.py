@@ -202,6 +202,8 @@ def send(
         lines.append("Connection: close")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     rec.status = status
+    if rec.status_log is not None:
+        rec.status_log.status_sent(rec)
     h.wfile.write(head + body)
 
 
