@@ -27,7 +27,8 @@ import requests
 from airflow import __version__ as AIRFLOW_VERSION
 from airflow_harness import AirflowHarness
 from packaging.version import Version
-from test_deployment import Deployment, _free_port, _wait_for
+from support import free_port
+from test_deployment import Deployment, _wait_for
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 LOOP_DAG = ROOT / "example_dags" / "example_exotel_campaign_loop.py"
@@ -112,7 +113,7 @@ def test_campaign_loop_in_a_multi_process_deployment_defers_then_succeeds(deploy
 
     (work / "dags").mkdir()
     shutil.copy(LOOP_DAG, work / "dags" / LOOP_DAG.name)
-    api_port = _free_port()
+    api_port = free_port()
     harness, env, user, password = _airflow_env(work, int(sim_url.rsplit(":", 1)[1]), api_token, api_port)
     harness.migrate()
     deployment.env = env

@@ -17,8 +17,8 @@ from support import read_jsonl
 EXAMPLE_DAGS = Path(__file__).resolve().parent.parent.parent / "example_dags"
 EXAMPLE_DAG_IDS = [
     "example_exotel_campaign_audience",
-    "example_exotel_daily_calls",
     "example_exotel_campaign_loop",
+    "example_exotel_daily_calls",
     "example_exotel_export_consumer",
     "example_exotel_export_contacts",
     "example_exotel_incremental_export",
