@@ -15,12 +15,14 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from airflow_provider_exotel.hooks._budget import RequestBudget
     from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 
 #: ``hook_params`` for a test against the simulator: no back-off between retries, a short timeout.
@@ -143,6 +145,48 @@ def interrupt_at_request(sim: Any, n: int, method: str, after_s: float = 0.02) -
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+# ----------------------------------------------------------------------------- clocks, threads
+#: the wall clock (Unix time) :func:`budget_on` puts an injected clock's zero at
+WALL = 1_700_000_000.0
+
+
+class FakeClock:
+    """An injected monotonic clock: ``clock()`` reads it, ``clock.sleep(s)`` advances it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def budget_on(clock: FakeClock, wall: float = WALL) -> RequestBudget:
+    """A :class:`RequestBudget` (no cap) that reads and sleeps on ``clock``; wall time ``wall + clock``."""
+    from airflow_provider_exotel.hooks._budget import RequestBudget
+
+    return RequestBudget(None, clock=clock, wall_clock=lambda: wall + clock.now, sleep=clock.sleep)
+
+
+def bounded(call: Callable[[], Any], timeout: float) -> dict[str, Any]:
+    """Run ``call`` in a thread for at most ``timeout`` s: ``{"result"|"error": ..., "alive": bool}``."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = call()
+        except BaseException as exc:  # handed to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    box["alive"] = thread.is_alive()
+    return box
 
 
 # ------------------------------------------------------------------- multi-process deployments
