@@ -1,4 +1,5 @@
-"""The run loop the triggers share: build the hook off the event loop, poll, time out, close.
+"""The run loop the triggers share: build the hook off the event loop, poll, time out, close;
+and the mapping between an error and an error event's ``reason``, both ways.
 
 Cheap to import (standard library only at the top): triggers are imported at DAG parse.
 """
@@ -47,6 +48,24 @@ def error_reason(exc: Exception) -> str:
     if isinstance(exc, ExotelAuthError):
         return "auth"
     return "invalid" if isinstance(exc, ExotelValidationError) else "request"
+
+
+def event_error(reason: Any, message: str, timeout_error: type[Exception]) -> Exception:
+    """The exception an error event's ``reason`` stands for (the reverse of :func:`error_reason`).
+
+    :param reason: the event's ``reason``.
+    :param message: the event's message.
+    :param timeout_error: the class for ``timeout`` (a sensor's ``AirflowSensorTimeout``).
+    """
+    from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelRequestError, ExotelValidationError
+
+    if reason == "timeout":
+        return timeout_error(message)
+    if reason == "auth":
+        return ExotelAuthError(message)
+    if reason == "invalid":
+        return ExotelValidationError(message)
+    return ExotelRequestError(message)
 
 
 async def poll(
