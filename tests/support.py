@@ -73,6 +73,15 @@ def tail(path: Path, lines: int = 60) -> str:
     return f"--- {path.name} ---\n" + "\n".join(text)
 
 
+def simulator_cli(ready: Path, *args: str, **popen: Any) -> subprocess.Popen[str]:
+    """Start ``python -m airflow_provider_exotel.testing --port 0 <args> --ready-file <ready>`` (text mode).
+
+    :param popen: more :class:`subprocess.Popen` arguments (``stdout``, ``stderr``, ...).
+    """
+    argv = [sys.executable, "-m", "airflow_provider_exotel.testing", "--port", "0", *args]
+    return subprocess.Popen([*argv, "--ready-file", str(ready)], text=True, **popen)
+
+
 def wait_for_ready_file(proc: subprocess.Popen[Any], ready: Path, deadline_s: float = 60) -> str:
     """Wait until a started ``python -m airflow_provider_exotel.testing --ready-file`` wrote its URL."""
     deadline = time.monotonic() + deadline_s
