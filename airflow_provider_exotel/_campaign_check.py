@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_exotel._trigger_loop import event_error
 from airflow_provider_exotel.exceptions import (
     ExotelAuthError,
     ExotelError,
-    ExotelRequestError,
     ExotelValidationError,
 )
 
@@ -154,14 +154,7 @@ def event_result(event: Any, timeout_error: type[Exception]) -> dict[str, Any]:
     message = str(event.get("message") or f"Exotel campaign trigger failed: {event!r}")
     if status == "failed" and isinstance(campaign, dict):
         raise ExotelCampaignFailedError(failure_message(campaign))
-    reason = event.get("reason")
-    if reason == "timeout":
-        raise timeout_error(message)
-    if reason == "auth":
-        raise ExotelAuthError(message)
-    if reason == "invalid":
-        raise ExotelValidationError(message)
-    raise ExotelRequestError(message)
+    raise event_error(event.get("reason"), message, timeout_error)
 
 
 __all__ = [

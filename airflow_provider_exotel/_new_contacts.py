@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from airflow_provider_exotel._validation import check_json_value
+from airflow_provider_exotel._validation import check_fields
 from airflow_provider_exotel.exceptions import ExotelValidationError
 
 #: Exotel creates at most this many contacts per ``POST contacts``.
@@ -55,15 +55,7 @@ def validate_new_contact(contact: Any, where: str) -> dict[str, Any]:
     if "number" not in contact:
         raise ExotelValidationError(f"{where} has no 'number' (it is required)")
     number = check_phone_number(contact["number"], where)
-    unknown = sorted(str(k) for k in contact if k not in CREATE_FIELDS)
-    if unknown:
-        raise ExotelValidationError(
-            f"{where} (number {contact['number']!r}) has unknown field(s) {unknown}; "
-            f"allowed fields are {sorted(CREATE_FIELDS)}"
-        )
-    for key, value in contact.items():
-        if key != "number":
-            check_json_value(f"{where} (number {contact['number']!r}) field {key!r}", value)
+    check_fields(contact, f"{where} (number {contact['number']!r})", "number", CREATE_FIELDS, "allowed")
     out = dict(contact)
     out["number"] = number
     return out

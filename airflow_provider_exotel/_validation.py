@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -96,18 +96,31 @@ def validate_contact(contact: Any, index: int, argument: str = "contacts") -> st
     if not isinstance(raw_sid, str) or not raw_sid.strip():
         raise ExotelValidationError(f"{where} needs a non-empty string 'sid', got {raw_sid!r}")
     sid = check_path_segment(f"{where} 'sid'", raw_sid)
+    check_fields(contact, f"{where} (sid {sid!r})", "sid", UPDATABLE_FIELDS, "updatable")
+    return sid
+
+
+def check_fields(
+    contact: Mapping[Any, Any], label: str, key: str, allowed: Collection[str], kind: str
+) -> None:
+    """Refuse a field outside ``allowed`` and a value that is not JSON (``key`` itself is checked apart).
+
+    :param contact: the row.
+    :param label: names the row in a message, e.g. ``contacts[3] (sid 'abc')``.
+    :param key: the identifying field (``sid``, ``number``), not checked here.
+    :param allowed: the fields a row may have.
+    :param kind: how the message calls them (``updatable``, ``allowed``).
+    """
     unknown = sorted(
-        repr(k) if not isinstance(k, str) else k for k in contact if k != "sid" and k not in UPDATABLE_FIELDS
+        repr(k) if not isinstance(k, str) else k for k in contact if k != key and k not in allowed
     )
     if unknown:
         raise ExotelValidationError(
-            f"{where} (sid {sid!r}) has unknown field(s) {unknown}; "
-            f"updatable fields are {sorted(UPDATABLE_FIELDS)}"
+            f"{label} has unknown field(s) {unknown}; {kind} fields are {sorted(allowed)}"
         )
-    for key, value in contact.items():
-        if key != "sid":
-            check_json_value(f"{where} (sid {sid!r}) field {key!r}", value)
-    return sid
+    for name, value in contact.items():
+        if name != key:
+            check_json_value(f"{label} field {name!r}", value)
 
 
 def normalized_contact(contact: Mapping[str, Any], sid: str) -> dict[str, Any]:

@@ -25,10 +25,9 @@ from airflow_provider_exotel._contacts_check import (
     is_template,
 )
 from airflow_provider_exotel._run_dates import RunDatesRendering
+from airflow_provider_exotel._trigger_loop import event_error
 from airflow_provider_exotel.exceptions import (
-    ExotelAuthError,
     ExotelError,
-    ExotelRequestError,
     ExotelValidationError,
 )
 
@@ -190,14 +189,7 @@ class ExotelContactsSensor(RunDatesRendering, BaseSensorOperator):
             self.log.info("Exotel contacts condition met: %d contact(s)", count)
             return {"count": count}
         message = str(event.get("message") or f"Exotel contacts trigger failed: {event!r}")
-        reason = event.get("reason")
-        if reason == "timeout":
-            raise AirflowSensorTimeout(message)
-        if reason == "auth":
-            raise ExotelAuthError(message)
-        if reason == "invalid":
-            raise ExotelValidationError(message)
-        raise ExotelRequestError(message)
+        raise event_error(event.get("reason"), message, AirflowSensorTimeout)
 
 
 __all__ = ["FIRST_CHECK_TIMEOUT", "ExotelContactsSensor"]

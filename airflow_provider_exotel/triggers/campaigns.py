@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +17,7 @@ from airflow_provider_exotel._campaign_check import (
     failure_message,
     is_permanent,
 )
+from airflow_provider_exotel._trigger_loop import poll, run_with_hook
 from airflow_provider_exotel._validation import check_hook_params, check_path_segment
 
 if TYPE_CHECKING:
@@ -87,58 +86,43 @@ class ExotelCampaignTrigger(BaseTrigger):
         return ExotelCampaignsHook(self.exotel_conn_id, **self.hook_params)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from asgiref.sync import sync_to_async
-
-        # thread_sensitive=False: a fresh worker thread, so a slow Exotel never holds the
-        # triggerer's shared sync thread (the connection look-up inside still reaches the supervisor)
-        hook = await sync_to_async(self._make_hook, thread_sensitive=False)()
-        try:
-            payload = await self._wait(hook)
-        finally:
-            await asyncio.to_thread(hook.close)
-        yield TriggerEvent(payload)
+        yield TriggerEvent(await run_with_hook(self._make_hook, self._wait))
 
     async def _wait(self, hook: ExotelCampaignsHook) -> dict[str, Any]:
         """Check every ``poll_interval`` seconds; return the payload of the one event to fire."""
         from asgiref.sync import sync_to_async
 
-        from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
-
         check = sync_to_async(check_campaign, thread_sensitive=False)
         last: dict[str, Any] | None = None
-        while True:
-            try:
-                result = await check(hook, self.campaign_id, self.success_states, self.failure_states)
-            except ExotelError as exc:
-                if is_permanent(exc):
-                    reason = (
-                        "auth"
-                        if isinstance(exc, ExotelAuthError)
-                        else "invalid"
-                        if isinstance(exc, ExotelValidationError)
-                        else "request"
-                    )
-                    return {"status": "error", "reason": reason, "message": str(exc)}
-                self.log.warning("Exotel campaign check failed, will check again: %s", exc)
-            else:
-                last = result.campaign
-                self.log.info("Exotel %s", describe(last))
-                if result.done:
-                    return {"status": "success", "campaign": last}
-                if result.failed:
-                    return {"status": "failed", "campaign": last, "message": failure_message(last)}
-            now = time.time()
-            if self.end_time is not None and now >= self.end_time:
-                seen = describe(last) if last else f"campaign {self.campaign_id} (never read)"
-                return {
-                    "status": "error",
-                    "reason": "timeout",
-                    "message": f"Timed out waiting for Exotel {seen} to reach {list(self.success_states)}",
-                }
-            delay = (
-                self.poll_interval if self.end_time is None else min(self.poll_interval, self.end_time - now)
-            )
-            await asyncio.sleep(delay)
+
+        async def once() -> dict[str, Any] | None:
+            nonlocal last
+            result = await check(hook, self.campaign_id, self.success_states, self.failure_states)
+            last = result.campaign
+            self.log.info("Exotel %s", describe(last))
+            if result.done:
+                return {"status": "success", "campaign": last}
+            if result.failed:
+                return {"status": "failed", "campaign": last, "message": failure_message(last)}
+            return None
+
+        def timeout() -> dict[str, Any]:
+            seen = describe(last) if last else f"campaign {self.campaign_id} (never read)"
+            return {
+                "status": "error",
+                "reason": "timeout",
+                "message": f"Timed out waiting for Exotel {seen} to reach {list(self.success_states)}",
+            }
+
+        return await poll(
+            once,
+            interval=self.poll_interval,
+            end_time=self.end_time,
+            is_permanent=is_permanent,
+            on_timeout=timeout,
+            log=self.log,
+            what="campaign check",
+        )
 
 
 __all__ = ["ExotelCampaignTrigger"]

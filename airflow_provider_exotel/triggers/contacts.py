@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +16,7 @@ from airflow_provider_exotel._contacts_check import (
     describe_check,
     is_permanent,
 )
+from airflow_provider_exotel._trigger_loop import poll, run_with_hook
 from airflow_provider_exotel._validation import check_hook_params
 
 if TYPE_CHECKING:
@@ -100,22 +99,10 @@ class ExotelContactsTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # The hook's import (requests, tenacity, the HTTP provider) and set-up block for a moment: done
         # in a worker thread so the triggerer's event loop, shared by every trigger, stays free.
-        hook = await sync_to_async(self._make_hook, thread_sensitive=False)()
-        try:
-            payload = await self._wait(hook)
-        finally:
-            # In a thread: close() takes the lock a check may hold while it resolves the connection.
-            await asyncio.to_thread(hook.close)
-        yield TriggerEvent(payload)
+        yield TriggerEvent(await run_with_hook(self._make_hook, self._wait))
 
     async def _wait(self, hook: ExotelContactsHook) -> dict[str, Any]:
         """Check every ``poke_interval`` seconds; return the payload of the one event to fire."""
-        from airflow_provider_exotel.exceptions import (
-            ExotelAuthError,
-            ExotelError,
-            ExotelValidationError,
-        )
-
         # thread_sensitive=False: a fresh worker thread per check, so a slow Exotel never holds the
         # triggerer's shared sync thread; sync_to_async still lets the connection look-up inside
         # reach the triggerer's supervisor (async_to_sync bubbles back to this loop).
@@ -126,37 +113,31 @@ class ExotelContactsTrigger(BaseTrigger):
             "created_after": self._created_after,
         }
         count = 0
-        while True:
-            try:
-                result = await check(hook, **arguments)
-                self.log.info(describe_check(result, **arguments))
-                done, count = result.done, result.count
-            except ExotelError as exc:
-                if is_permanent(exc):
-                    reason = (
-                        "auth"
-                        if isinstance(exc, ExotelAuthError)
-                        else "invalid"
-                        if isinstance(exc, ExotelValidationError)
-                        else "request"
-                    )
-                    return {"status": "error", "reason": reason, "message": str(exc)}
-                self.log.warning("Exotel check failed, will check again: %s", exc)
-                done = False
-            if done:
-                return {"status": "success", "count": count}
-            now = time.time()
-            if self.end_time is not None and now >= self.end_time:
-                return {
-                    "status": "error",
-                    "reason": "timeout",
-                    "count": count,
-                    "message": self._describe_timeout(count),
-                }
-            delay = self.poke_interval
-            if self.end_time is not None:
-                delay = min(delay, self.end_time - now)
-            await asyncio.sleep(delay)
+
+        async def once() -> dict[str, Any] | None:
+            nonlocal count
+            result = await check(hook, **arguments)
+            self.log.info(describe_check(result, **arguments))
+            count = result.count
+            return {"status": "success", "count": count} if result.done else None
+
+        def timeout() -> dict[str, Any]:
+            return {
+                "status": "error",
+                "reason": "timeout",
+                "count": count,
+                "message": self._describe_timeout(count),
+            }
+
+        return await poll(
+            once,
+            interval=self.poke_interval,
+            end_time=self.end_time,
+            is_permanent=is_permanent,
+            on_timeout=timeout,
+            log=self.log,
+            what="check",
+        )
 
     def _describe_timeout(self, count: int) -> str:
         scope = f"list {self.list_sid!r}" if self.list_sid else "the account"

@@ -20,13 +20,14 @@ import time
 
 import pytest
 import requests
+from support import FakeClock, budget_on
 
 from airflow_provider_exotel.exceptions import (
     ExotelRateLimitError,
     ExotelRequestError,
     ExotelValidationError,
 )
-from airflow_provider_exotel.hooks._budget import BudgetWaitTooLong, RequestBudget
+from airflow_provider_exotel.hooks._budget import BudgetWaitTooLong
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 
 
@@ -243,25 +244,10 @@ def test_rate_limit_wait_is_validated(value):
 
 
 # ------------------------------------------------------------------------------------ clocks
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def _budget(clock: FakeClock, wall: float) -> RequestBudget:
-    return RequestBudget(None, clock=clock, wall_clock=lambda: wall + clock.now, sleep=clock.sleep)
-
-
 def test_a_server_clock_an_hour_ahead_does_not_stall_the_hook():
     clock = FakeClock()
     wall = 1_700_000_000.0
-    budget = _budget(clock, wall)
+    budget = budget_on(clock, wall)
     server_now = wall + clock.now + 3600
     seq, _ = budget.acquire()
     date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(server_now))
@@ -285,7 +271,7 @@ def test_a_server_clock_an_hour_ahead_does_not_stall_the_hook():
 def test_a_reset_in_the_past_falls_back_to_the_window_and_keeps_sending():
     clock = FakeClock()
     wall = 1_700_000_000.0
-    budget = _budget(clock, wall)
+    budget = budget_on(clock, wall)
     seq, _ = budget.acquire()
     budget.observe(seq, 200, {"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": str(int(wall) - 100)})
 

@@ -9,33 +9,12 @@ scaled down to 2 s; the policy is also checked on an injected clock with Exotel'
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
+from support import WALL, FakeClock, bounded, budget_on
 
 from airflow_provider_exotel.hooks._budget import BudgetWaitTooLong, RequestBudget, read_reset
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
-
-WALL = 1_700_000_000.0
-
-
-def bounded(call: Callable[[], Any], timeout: float) -> dict[str, Any]:
-    """Run ``call`` in a thread for at most ``timeout`` s: ``{"result"|"error": ..., "alive": bool}``."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = call()
-        except BaseException as exc:  # handed to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    box["alive"] = thread.is_alive()
-    return box
 
 
 @pytest.mark.parametrize("form", ["epoch", "epoch_ms", "delta"])
@@ -56,21 +35,6 @@ def test_a_fetch_paces_itself_from_every_reset_form_without_stalling(
     assert account.refused <= 1  # paced from the headers, not from 429s
     assert account.utilisation() >= 0.8, account.window_counts()  # and never stalled
     assert 540 <= hook.request_budget() <= 660  # 20 per 2 s, whichever the form
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def budget_on(clock: FakeClock) -> RequestBudget:
-    return RequestBudget(None, clock=clock, wall_clock=lambda: WALL + clock.now, sleep=clock.sleep)
 
 
 def answer(budget: RequestBudget, remaining: int, reset: str) -> None:

@@ -15,12 +15,11 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import FakeClock, bounded, budget_on
 
 from airflow_provider_exotel.exceptions import ExotelRateLimitError
 from airflow_provider_exotel.hooks._budget import (
@@ -38,23 +37,6 @@ from airflow_provider_exotel.triggers.contacts import ExotelContactsTrigger
 WAIT = 3.0
 #: At most this many requests a second against a wall of 429s ("a handful").
 PER_SECOND = 3
-
-
-def bounded(call: Callable[[], Any], timeout: float) -> dict[str, Any]:
-    """Run ``call`` in a thread for at most ``timeout`` s: ``{"result"|"error": ..., "alive": bool}``."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = call()
-        except BaseException as exc:  # handed to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    box["alive"] = thread.is_alive()
-    return box
 
 
 def span(sim) -> float:
@@ -176,21 +158,9 @@ def test_a_burst_of_429s_then_success_completes_exactly_and_the_back_off_starts_
     assert second_waits == [0.2, 0.5], second_waits
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def fake_budget() -> tuple[RequestBudget, FakeClock]:
     clock = FakeClock()
-    budget = RequestBudget(None, clock=clock, wall_clock=lambda: 1.7e9 + clock.now, sleep=clock.sleep)
-    return budget, clock
+    return budget_on(clock), clock
 
 
 REFUSED = {"Retry-After": "0"}

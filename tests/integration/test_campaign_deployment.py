@@ -12,7 +12,6 @@ secret shows anywhere.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import secrets
 import shutil
@@ -25,10 +24,8 @@ from typing import Any
 import pytest
 import requests
 from airflow import __version__ as AIRFLOW_VERSION
-from airflow_harness import AirflowHarness
 from packaging.version import Version
-from support import free_port
-from test_deployment import Deployment, _wait_for
+from support import Deployment, run_finished, start_airflow3, start_simulator, task_log, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 LOOP_DAG = ROOT / "example_dags" / "example_exotel_campaign_loop.py"
@@ -50,48 +47,6 @@ def deployment(tmp_path: Path):
         deployment.stop()
 
 
-def _airflow_env(
-    work: Path, port: int, api_token: str, api_port: int
-) -> tuple[AirflowHarness, dict, str, str]:
-    harness = AirflowHarness(work / "home")
-    base_url = f"http://127.0.0.1:{api_port}"
-    user, password = "deploy-admin", secrets.token_urlsafe(12)
-    (work / "passwords.json").write_text(json.dumps({user: password}))
-    connection = {
-        "conn_type": "exotel",
-        "login": "deploy-key",
-        "password": api_token,
-        "host": "127.0.0.1",
-        "port": port,
-        "schema": "http",
-        "extra": {"account_sid": "acct1"},
-    }
-    env = harness.env(
-        dags_folder=work / "dags",
-        extra={
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "2",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
-            "AIRFLOW__CORE__AUTH_MANAGER": (
-                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-            ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{user}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(work / "passwords.json"),
-            "AIRFLOW__API__BASE_URL": base_url,
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
-            "AIRFLOW_CONN_EXOTEL_DEFAULT": json.dumps(connection),
-            "EXOTEL_EXAMPLE_DATA_DIR": str(work / "data"),
-            "EXOTEL_EXAMPLE_POLL_SECONDS": "2",
-            "NO_PROXY": "*",
-        },
-    )
-    return harness, env, user, password
-
-
 def test_campaign_loop_in_a_multi_process_deployment_defers_then_succeeds(deployment, tmp_path: Path) -> None:
     started = time.monotonic()
     deadline = started + BUDGET_S
@@ -99,45 +54,18 @@ def test_campaign_loop_in_a_multi_process_deployment_defers_then_succeeds(deploy
     api_token = "tok-" + secrets.token_hex(12)
     basic = base64.b64encode(f"deploy-key:{api_token}".encode()).decode()
 
-    ready = work / "simulator.url"
     deployment.env = dict(os.environ)
-    deployment.start(
-        "simulator", "-m", "airflow_provider_exotel.testing", "--port", "0", "--contacts", "300",
-        "--campaign-pace", "0.2", "--api-key", "deploy-key", "--api-token", api_token,
-        "--ready-file", str(ready),
-    )  # fmt: skip
-    _wait_for("the simulator", ready.exists, deployment, deadline)
-    sim_url = ready.read_text().strip()
+    sim_url = start_simulator(deployment, api_token, deadline, "--contacts", "300", "--campaign-pace", "0.2")
     sim = requests.Session()
     sim.trust_env = False
 
     (work / "dags").mkdir()
     shutil.copy(LOOP_DAG, work / "dags" / LOOP_DAG.name)
-    api_port = free_port()
-    harness, env, user, password = _airflow_env(work, int(sim_url.rsplit(":", 1)[1]), api_token, api_port)
-    harness.migrate()
-    deployment.env = env
-    base_url = f"http://127.0.0.1:{api_port}"
-    deployment.start(
-        "api-server", "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(api_port),
-        "--workers", "1",
-    )  # fmt: skip
-    for name in ("scheduler", "dag-processor", "triggerer"):
-        deployment.start(name, "-m", "airflow", name)
-
-    api = requests.Session()
-    api.trust_env = False
-    _wait_for(
-        "the API server",
-        lambda: api.get(f"{base_url}/api/v2/monitor/health", timeout=5).status_code == 200,
-        deployment,
-        deadline,
+    api, base_url = start_airflow3(
+        deployment, sim_url, api_token, deadline, {"EXOTEL_EXAMPLE_POLL_SECONDS": "2"}
     )
-    login = api.post(f"{base_url}/auth/token", json={"username": user, "password": password}, timeout=30)
-    assert login.status_code == 201, login.text
-    api.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
     dag_url = f"{base_url}/api/v2/dags/{DAG_ID}"
-    _wait_for("the DAG to be parsed", lambda: api.get(dag_url, timeout=10).ok, deployment, deadline)
+    wait_for("the DAG to be parsed", lambda: api.get(dag_url, timeout=10).ok, deployment, deadline)
     api.patch(dag_url, json={"is_paused": False}, timeout=30).raise_for_status()
     triggered = api.post(f"{dag_url}/dagRuns", json={"logical_date": None}, timeout=30)
     assert triggered.status_code == 200, triggered.text
@@ -148,31 +76,17 @@ def test_campaign_loop_in_a_multi_process_deployment_defers_then_succeeds(deploy
         response.raise_for_status()
         return response.json()
 
-    def task_log(task_id: str) -> str:
-        response = api.get(
-            f"{run_url}/taskInstances/{task_id}/logs/{task(task_id)['try_number'] or 1}",
-            params={"full_content": "true"},
-            headers={"Accept": "application/json"},
-            timeout=30,
-        )
-        response.raise_for_status()
-        content = response.json()["content"]
-        lines = content if isinstance(content, list) else [content]
-        return "\n".join(
-            line if isinstance(line, str) else json.dumps(line, ensure_ascii=False) for line in lines
-        )
-
     def wait_deferred() -> bool:
         state = task("wait")["state"]
         if state in ("failed", "success", "upstream_failed"):
             tasks = api.get(f"{run_url}/taskInstances", timeout=10).json()["task_instances"]
             states = {t["task_id"]: t["state"] for t in tasks}
             failed = [t for t, s in states.items() if s == "failed"]
-            detail = "\n".join(task_log(t)[-3000:] for t in failed)
+            detail = "\n".join(task_log(api, run_url, t)[-3000:] for t in failed)
             raise AssertionError(f"wait {state} before deferring: {states}\n{detail}\n{deployment.logs()}")
         return state == "deferred"
 
-    _wait_for("the campaign wait to defer", wait_deferred, deployment, deadline)
+    wait_for("the campaign wait to defer", wait_deferred, deployment, deadline)
     campaigns = sim.get(f"{sim_url}/_control/campaigns", timeout=10).json()["campaigns"]
     assert [c["status"] for c in campaigns] == ["in-progress"]
     finished = subprocess.run(
@@ -182,17 +96,13 @@ def test_campaign_loop_in_a_multi_process_deployment_defers_then_succeeds(deploy
     )  # fmt: skip
     assert finished.returncode == 0, finished.stderr
 
-    def run_finished() -> str | None:
-        state = api.get(run_url, timeout=10).json()["state"]
-        return state if state in ("success", "failed") else None
-
-    final = _wait_for("the run to finish", run_finished, deployment, deadline)
+    final = wait_for("the run to finish", lambda: run_finished(api, run_url), deployment, deadline)
     tasks = api.get(f"{run_url}/taskInstances", timeout=10).json()["task_instances"]
     states = {t["task_id"]: t["state"] for t in tasks}
     assert final == "success", f"run {final}, tasks {states}\n{deployment.logs()}"
     assert set(states.values()) == {"success"}
 
-    logs = {t: task_log(t) for t in states}
+    logs = {t: task_log(api, run_url, t) for t in states}
     assert "DEFERRED" in logs["wait"] and "in-progress" in logs["wait"] and "completed" in logs["wait"]
     assert "campaign report: {'calls': 50" in logs["report"], logs["report"][-2000:]
     everything = "\n".join(logs.values()) + deployment.log_text(

@@ -20,26 +20,20 @@ Airflow 2.11 keeps ``airflow dags test`` (tests/integration/test_example_dags.py
 from __future__ import annotations
 
 import base64
-import contextlib
-import json
 import os
 import re
 import secrets
 import shutil
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from airflow import __version__ as AIRFLOW_VERSION
-from airflow_harness import AirflowHarness
 from packaging.version import Version
-from support import free_port, tail
+from support import Deployment, run_finished, start_airflow3, start_simulator, task_log, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SYNC_DAG = ROOT / "example_dags" / "example_exotel_sync_contacts.py"
@@ -59,68 +53,6 @@ pytestmark = [
     # a backstop only: the test's own deadline (BUDGET_S) fails it first, with the processes' logs
     pytest.mark.timeout(BUDGET_S + STOP_GRACE_S + 35),
 ]
-
-
-class Deployment:
-    """The processes of one deployment: started in their own process groups, all stopped at the end."""
-
-    def __init__(self, work: Path, env: dict[str, str]) -> None:
-        self.work = work
-        self.env = env
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.work / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, *args],
-            env=self.env,
-            cwd=self.work,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stop() reaches its children too
-        )
-        log.close()
-        self.procs[name] = proc
-        return proc
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise AssertionError(f"{name} exited with {proc.returncode}\n{self.logs()}")
-
-    def logs(self) -> str:
-        return "\n".join(tail(self.work / f"{name}.log") for name in self.procs)
-
-    def log_text(self, *names: str) -> str:
-        return "\n".join((self.work / f"{name}.log").read_text(errors="replace") for name in names)
-
-    def stop(self) -> None:
-        for sig, grace in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 10.0)):
-            alive = [p for p in self.procs.values() if p.poll() is None]
-            for proc in alive:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, sig)
-            deadline = time.monotonic() + grace
-            for proc in alive:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(max(0.1, deadline - time.monotonic()))
-        for proc in self.procs.values():  # children left behind by a parent that died first
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _wait_for(what: str, check: Callable[[], Any], deployment: Deployment, deadline: float) -> Any:
-    """Poll ``check()`` until it returns something truthy; fail with the processes' logs."""
-    while True:
-        deployment.check_alive()
-        with contextlib.suppress(requests.RequestException):
-            value = check()
-            if value:
-                return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{deployment.logs()}")
-        time.sleep(0.25)
 
 
 @pytest.fixture
@@ -143,97 +75,22 @@ def test_sync_example_in_a_multi_process_deployment_defers_then_succeeds(
     basic = base64.b64encode(f"deploy-key:{api_token}".encode()).decode()
 
     # ---- the simulator, a process of its own, changed only through its control endpoint
-    ready = work / "simulator.url"
-    deployment.start(
-        "simulator",
-        "-m",
-        "airflow_provider_exotel.testing",
-        "--port",
-        "0",
-        "--contacts",
-        "20",
-        "--lists",
-        "1",
-        "--list-size",
-        "3",
-        "--api-key",
-        "deploy-key",
-        "--api-token",
-        api_token,
-        "--ready-file",
-        str(ready),
+    sim_url = start_simulator(
+        deployment, api_token, deadline, "--contacts", "20", "--lists", "1", "--list-size", "3"
     )
-    _wait_for("the simulator", ready.exists, deployment, deadline)
-    sim_url = ready.read_text().strip()
     sim = requests.Session()
     sim.trust_env = False
-    port = int(sim_url.rsplit(":", 1)[1])
-    connection = {
-        "conn_type": "exotel",
-        "login": "deploy-key",
-        "password": api_token,
-        "host": "127.0.0.1",
-        "port": port,
-        "schema": "http",
-        "extra": {"account_sid": "acct1"},
-    }
 
     # ---- Airflow: one home, one DB, the same configuration and connection for every process
     dags = work / "dags"
     dags.mkdir()
     shutil.copy(SYNC_DAG, dags / SYNC_DAG.name)
-    harness = AirflowHarness(work / "home")
-    api_port = free_port()
-    base_url = f"http://127.0.0.1:{api_port}"
-    user, password = "deploy-admin", secrets.token_urlsafe(12)
-    passwords_file = work / "passwords.json"
-    passwords_file.write_text(json.dumps({user: password}))
-    env = harness.env(
-        dags_folder=dags,
-        extra={
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "2",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
-            "AIRFLOW__CORE__AUTH_MANAGER": (
-                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-            ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{user}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
-            "AIRFLOW__API__BASE_URL": base_url,
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
-            "AIRFLOW_CONN_EXOTEL_DEFAULT": json.dumps(connection),
-            "EXOTEL_EXAMPLE_DEFERRABLE": "1",
-            "EXOTEL_EXAMPLE_DATA_DIR": str(work / "data"),  # storage every worker sees
-            "NO_PROXY": "*",
-        },
+    api, base_url = start_airflow3(
+        deployment, sim_url, api_token, deadline, {"EXOTEL_EXAMPLE_DEFERRABLE": "1"}
     )
-    harness.migrate()
-    deployment.env = env
-    deployment.start(
-        "api-server", "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(api_port),
-        "--workers", "1",
-    )  # fmt: skip
-    deployment.start("scheduler", "-m", "airflow", "scheduler")
-    deployment.start("dag-processor", "-m", "airflow", "dag-processor")
-    deployment.start("triggerer", "-m", "airflow", "triggerer")
-
-    api = requests.Session()
-    api.trust_env = False
-
-    def healthy() -> bool:
-        return api.get(f"{base_url}/api/v2/monitor/health", timeout=5).status_code == 200
-
-    _wait_for("the API server", healthy, deployment, deadline)
-    login = api.post(f"{base_url}/auth/token", json={"username": user, "password": password}, timeout=30)
-    assert login.status_code == 201, login.text
-    api.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
     dag_url = f"{base_url}/api/v2/dags/{DAG_ID}"
 
-    _wait_for("the DAG processor to parse the sync example", lambda: api.get(dag_url, timeout=10).ok,
+    wait_for("the DAG processor to parse the sync example", lambda: api.get(dag_url, timeout=10).ok,
               deployment, deadline)  # fmt: skip
     api.patch(dag_url, json={"is_paused": False}, timeout=30).raise_for_status()
     triggered = api.post(
@@ -254,7 +111,7 @@ def test_sync_example_in_a_multi_process_deployment_defers_then_succeeds(
         assert state not in ("failed", "success", "upstream_failed"), f"sensor {state} before the wait"
         return state == "deferred"
 
-    _wait_for("the sensor to defer", sensor_deferred, deployment, deadline)
+    wait_for("the sensor to defer", sensor_deferred, deployment, deadline)
     assert api.get(run_url, timeout=10).json()["state"] == "running"
 
     def count_checks() -> int:  # the sensor's checks, as Exotel (the simulator) saw them
@@ -262,7 +119,7 @@ def test_sync_example_in_a_multi_process_deployment_defers_then_succeeds(
         return sum(1 for r in log if r["method"] == "GET" and r["query"].get("limit") == "1")
 
     # one check in the worker, then the triggerer's: it finds the list still too small
-    _wait_for("the trigger to check", lambda: count_checks() >= 2, deployment, deadline)
+    wait_for("the trigger to check", lambda: count_checks() >= 2, deployment, deadline)
     assert task("wait_for_contacts")["state"] == "deferred"
     # From now on every read of list0 takes 5 s (the simulator's "slow" fault): the export's pages
     # (offsets 0, then 19 and 38) arrive 5 and 10 s after it starts, past the 5 s progress interval,
@@ -276,11 +133,7 @@ def test_sync_example_in_a_multi_process_deployment_defers_then_succeeds(
     added = sim.post(f"{sim_url}/_control/contacts", json={"count": ADDED, "list_sid": "list0"}, timeout=10)
     assert added.status_code == 200, added.text
 
-    def run_finished() -> str | None:
-        state = api.get(run_url, timeout=10).json()["state"]
-        return state if state in ("success", "failed") else None
-
-    final = _wait_for("the run to finish", run_finished, deployment, deadline)
+    final = wait_for("the run to finish", lambda: run_finished(api, run_url), deployment, deadline)
     tasks = api.get(f"{run_url}/taskInstances", timeout=10).json()["task_instances"]
     states = {t["task_id"]: t["state"] for t in tasks}
     assert final == "success", f"run {final}, tasks {states}\n{deployment.logs()}"
@@ -289,22 +142,7 @@ def test_sync_example_in_a_multi_process_deployment_defers_then_succeeds(
     )
 
     # ---- the task logs, as the UI shows them: progress lines and no secret
-    def task_log(task_id: str) -> str:
-        try_number = task(task_id)["try_number"] or 1
-        response = api.get(
-            f"{run_url}/taskInstances/{task_id}/logs/{try_number}",
-            params={"full_content": "true"},
-            headers={"Accept": "application/json"},
-            timeout=30,
-        )
-        response.raise_for_status()
-        content = response.json()["content"]
-        lines = content if isinstance(content, list) else [content]
-        return "\n".join(
-            line if isinstance(line, str) else json.dumps(line, ensure_ascii=False) for line in lines
-        )
-
-    logs = {t: task_log(t) for t in states}
+    logs = {t: task_log(api, run_url, t) for t in states}
     sensor_log = logs["wait_for_contacts"]
     # the worker's check, the deferral, the triggerer's checks (its log is part of the task's), the resume
     assert sensor_log.count("Exotel contacts of list list0: 3 (need 5) — waiting") >= 2, sensor_log[-4000:]

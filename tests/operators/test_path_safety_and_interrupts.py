@@ -29,6 +29,16 @@ from airflow_provider_exotel.triggers.contacts import ExotelContactsTrigger
 DAGS = Path(__file__).parent.parent / "dags"
 
 
+def run_review_dag(harness, dag_id: str, sim, seeded: list[dict], tmp_path: Path):
+    """Run ``tests/dags/<dag_id>`` against ``sim`` on the ``seeded`` sids, writing to ``tmp_path``."""
+    env = {
+        "AIRFLOW_CONN_EXOTEL_DEFAULT": sim.connection_json(),
+        "EXOTEL_REVIEW_SIDS": json.dumps([c["sid"] for c in seeded]),
+        "EXOTEL_REVIEW_DIR": str(tmp_path),
+    }
+    return harness.run_dag(dag_id, dags_folder=DAGS, env=env)
+
+
 # --------------------------------------------------------------------------------------------------
 # Item 3: a list sid never changes the path it is put in
 # --------------------------------------------------------------------------------------------------
@@ -148,15 +158,7 @@ def test_a_datetime_from_an_upstream_task_is_refused_before_any_update(
     airflow_harness, exotel_simulator, tmp_path
 ):
     seeded = exotel_simulator.seed_contacts(4)
-    result = airflow_harness.run_dag(
-        "exotel_review_not_json",
-        dags_folder=DAGS,
-        env={
-            "AIRFLOW_CONN_EXOTEL_DEFAULT": exotel_simulator.connection_json(),
-            "EXOTEL_REVIEW_SIDS": json.dumps([c["sid"] for c in seeded]),
-            "EXOTEL_REVIEW_DIR": str(tmp_path),
-        },
-    )
+    result = run_review_dag(airflow_harness, "exotel_review_not_json", exotel_simulator, seeded, tmp_path)
     assert result.task_states()["update"] == "failed"
     log = result.task_log("update")
     assert "ExotelValidationError" in log and "contacts[3]" in log and "'tag'" in log, log[-3000:]
@@ -172,15 +174,7 @@ def test_execution_timeout_mid_update_still_writes_every_contact_not_updated_to_
 ):
     seeded = exotel_simulator.seed_contacts(40)
     exotel_simulator.latency = 0.3  # 40 single-contact batches: far longer than the 2 s timeout
-    result = airflow_harness.run_dag(
-        "exotel_review_timeout",
-        dags_folder=DAGS,
-        env={
-            "AIRFLOW_CONN_EXOTEL_DEFAULT": exotel_simulator.connection_json(),
-            "EXOTEL_REVIEW_SIDS": json.dumps([c["sid"] for c in seeded]),
-            "EXOTEL_REVIEW_DIR": str(tmp_path),
-        },
-    )
+    result = run_review_dag(airflow_harness, "exotel_review_timeout", exotel_simulator, seeded, tmp_path)
     assert result.task_states()["update"] == "failed"
     assert "Timeout" in result.task_log("update")
     exotel_simulator.latency = 0

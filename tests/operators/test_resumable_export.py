@@ -37,6 +37,13 @@ def sids(path: Path) -> list[str]:
     return [json.loads(line)["sid"] for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def fail_a_try_at_get(sim, n: int, operator) -> None:
+    """Make the ``n``-th GET from now answer 503 and run ``operator``: the try must fail."""
+    sim.on_nth_request(n, lambda s: s.add_faults("503"), method="GET")
+    with pytest.raises(ExotelError):
+        operator.execute(context={})
+
+
 def full_export(sim, path: Path, **kwargs) -> tuple[bytes, int]:
     """An uninterrupted export's bytes and the GET requests it took."""
     sim.clear_requests()
@@ -100,12 +107,11 @@ def test_a_try_that_fails_mid_export_is_resumed_by_the_next_one(exotel_simulator
     reference, full = full_export(exotel_simulator, tmp_path / "ref.jsonl", hook_params=hook_params)
     target = tmp_path / "contacts.jsonl"
     exotel_simulator.clear_requests()
-    exotel_simulator.on_nth_request(30, lambda s: s.add_faults("503"), method="GET")
-
-    with pytest.raises(ExotelError):
-        ExotelFetchContactsOperator(task_id="f", output_path=str(target), hook_params=hook_params).execute(
-            context={}
-        )
+    fail_a_try_at_get(
+        exotel_simulator,
+        30,
+        ExotelFetchContactsOperator(task_id="f", output_path=str(target), hook_params=hook_params),
+    )
     exotel_simulator.clear_requests()
     ExotelFetchContactsOperator(task_id="f", output_path=str(target), hook_params=hook_params).execute(
         context={}
@@ -140,11 +146,11 @@ def test_contacts_deleted_before_the_seam_between_tries_do_not_break_the_export(
     seeded = exotel_simulator.seed_contacts(1000)
     hook_params = {**FAST, "concurrency": 1, "retry_limit": 0}
     target = tmp_path / "contacts.jsonl"
-    exotel_simulator.on_nth_request(30, lambda s: s.add_faults("503"), method="GET")
-    with pytest.raises(ExotelError):
-        ExotelFetchContactsOperator(task_id="f", output_path=str(target), hook_params=hook_params).execute(
-            context={}
-        )
+    fail_a_try_at_get(
+        exotel_simulator,
+        30,
+        ExotelFetchContactsOperator(task_id="f", output_path=str(target), hook_params=hook_params),
+    )
     for contact in seeded[100:110]:  # already written: the resume offset no longer matches
         exotel_simulator.delete_contact(contact["sid"])
 
@@ -177,11 +183,13 @@ def test_a_partial_written_for_other_filters_is_started_over(exotel_simulator, t
     exotel_simulator.seed_contacts(600)
     target = tmp_path / "contacts.jsonl"
     hook_params = {**FAST, "concurrency": 1, "retry_limit": 0}
-    exotel_simulator.on_nth_request(4, lambda s: s.add_faults("503"), method="GET")
-    with pytest.raises(ExotelError):
+    fail_a_try_at_get(
+        exotel_simulator,
+        4,
         ExotelFetchContactsOperator(
             task_id="f", output_path=str(target), name="First1", hook_params=hook_params
-        ).execute(context={})
+        ),
+    )
 
     result = ExotelFetchContactsOperator(
         task_id="f", output_path=str(target), name="First2", hook_params=hook_params
@@ -292,10 +300,9 @@ def test_an_incremental_export_failing_inside_a_run_of_equal_timestamps_resumes_
     target = tmp_path / "window.jsonl"
     # bisection (~9 requests), then pages of 20 from the newest: the 15th GET is inside the tie run
     exotel_simulator.clear_requests()
-    exotel_simulator.on_nth_request(15, lambda s: s.add_faults("503"), method="GET")
-
-    with pytest.raises(ExotelError):
-        ExotelFetchContactsOperator(task_id="f", output_path=str(target), **window).execute(context={})
+    fail_a_try_at_get(
+        exotel_simulator, 15, ExotelFetchContactsOperator(task_id="f", output_path=str(target), **window)
+    )
     partial = tmp_path / f".exotel-{target_key(target)}.partial.jsonl"
     held = [json.loads(line) for line in partial.read_text().splitlines()]
     assert held[-1]["date_created"] == "2024-01-01T00:01:40Z"  # stopped among the equal timestamps
@@ -352,11 +359,11 @@ def test_a_torn_last_line_left_by_a_kill_is_cut_and_fetched_again(exotel_simulat
     reference, _ = full_export(exotel_simulator, tmp_path / "ref.jsonl", hook_params=hook_params)
     target = tmp_path / "contacts.jsonl"
     exotel_simulator.clear_requests()
-    exotel_simulator.on_nth_request(10, lambda s: s.add_faults("503"), method="GET")
-    with pytest.raises(ExotelError):
-        ExotelFetchContactsOperator(task_id="f", output_path=str(target), hook_params=hook_params).execute(
-            context={}
-        )
+    fail_a_try_at_get(
+        exotel_simulator,
+        10,
+        ExotelFetchContactsOperator(task_id="f", output_path=str(target), hook_params=hook_params),
+    )
     partial = tmp_path / f".exotel-{target_key(target)}.partial.jsonl"
     held = partial.read_bytes().count(b"\n")
     with partial.open("ab") as fh:  # what a kill in the middle of a write leaves

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from support import wait_for_ready_file
+from support import simulator_cli, wait_for_ready_file
 
 from airflow_provider_exotel.hooks.contacts import ExotelContactsHook
 from airflow_provider_exotel.testing import ExotelSimulator
@@ -186,22 +186,8 @@ def test_control_endpoint_refuses_a_real_client_from_another_interface(exotel_si
 def test_standalone_simulator_is_changed_through_its_control_endpoint(tmp_path: Path):
     """``python -m airflow_provider_exotel.testing``: the documented CLI, then the control endpoint."""
     ready = tmp_path / "ready"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_exotel.testing",
-            "--port",
-            "0",
-            "--contacts",
-            "4",
-            "--ready-file",
-            str(ready),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    proc = simulator_cli(
+        ready, "--contacts", "4", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
         url = wait_for_ready_file(proc, ready, deadline_s=60)

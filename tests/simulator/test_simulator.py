@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from support import wait_for_ready_file
+from support import simulator_cli, wait_for_ready_file
 
 from airflow_provider_exotel.testing import ExotelSimulator, Fault, RecordedRequest
 
@@ -591,27 +590,11 @@ def test_paging_speed(sim, session):
 
 def test_cli(tmp_path: Path):
     ready = tmp_path / "ready"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_exotel.testing",
-            "--port",
-            "0",
-            "--contacts",
-            "30",
-            "--lists",
-            "2",
-            "--list-size",
-            "5",
-            "--ready-file",
-            str(ready),
-            "--api-key",
-            "K",
-        ],
+    proc = simulator_cli(
+        ready,
+        *("--contacts", "30", "--lists", "2", "--list-size", "5", "--api-key", "K"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
     )
     try:
         url = wait_for_ready_file(proc, ready, deadline_s=15)
