@@ -175,7 +175,9 @@ def _serve(argv: Sequence[str]) -> int:
             f"{len(sim)} contacts, {len(sim.lists)} lists)",
             flush=True,
         )
-        print(f"AIRFLOW_CONN_EXOTEL_DEFAULT='{sim.connection_json()}'", flush=True)
+        # region and timezone spelled out: Airflow 3's Edit form shows only the extras a connection has
+        printed = sim.connection_json(region="singapore", timezone=sim.calls_timezone)
+        print(f"AIRFLOW_CONN_EXOTEL_DEFAULT='{printed}'", flush=True)
         print(f"Control endpoint (loopback only): {sim.url}/_control", flush=True)
         if args.ready_file:
             tmp = f"{args.ready_file}.tmp{os.getpid()}"
