@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import conf
+from airflow.providers.common.compat.sdk import AirflowFailException, conf
 
 from airflow_provider_exotel._calls_check import DIRECTIONS, STATUSES, check_choice, check_settle
 from airflow_provider_exotel._validation import check_created_range, check_int
@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 
 #: Most calls the operator returns through XCom; beyond this, ``output_path`` is required.
 MAX_XCOM_CALLS = 1000
+
+
+class NoDataIntervalError(ExotelValidationError, AirflowFailException):
+    """The run has no usable data interval: no retry can heal that, so the task fails at once."""
+
+
 DEFAULT_FROM = "{{ data_interval_start }}"
 DEFAULT_TO = "{{ data_interval_end }}"
 #: Longest nap while waiting in the worker for the interval to settle.
@@ -127,7 +133,7 @@ class ExotelFetchCallsOperator(ExotelBaseOperator):
         """The rendered ``[created_from, created_to)`` in UTC; a run without a data interval fails."""
         for name, value in (("created_from", self.created_from), ("created_to", self.created_to)):
             if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
-                raise ExotelValidationError(
+                raise NoDataIntervalError(
                     f"{name} is empty ({value!r}): this run has no data interval (e.g. a manual run of a "
                     "DAG without a schedule). Schedule the DAG with data intervals, e.g. "
                     "CronDataIntervalTimetable('0 0 * * *', timezone='UTC'), or pass created_from and "
@@ -136,7 +142,7 @@ class ExotelFetchCallsOperator(ExotelBaseOperator):
         start, end = check_created_range(self.created_from, self.created_to)
         assert start is not None and end is not None
         if start == end and getattr(self, "_from_run", False):
-            raise ExotelValidationError(
+            raise NoDataIntervalError(
                 f"this run's data interval is empty ({start.isoformat()} .. {end.isoformat()}): its "
                 "timetable gives runs no interval (on Airflow 3 a cron string such as '@daily' is a "
                 "trigger timetable). Schedule the DAG with CronDataIntervalTimetable('0 0 * * *', "

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from airflow.providers.common.compat.sdk import TaskDeferred
+from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
 
 from airflow_provider_exotel.exceptions import ExotelAuthError, ExotelError, ExotelValidationError
 from airflow_provider_exotel.operators.calls import ExotelFetchCallsOperator
@@ -49,16 +49,20 @@ def test_defaults_to_the_data_interval_and_templates():
 def test_a_run_without_a_data_interval_fails_at_once(exotel_simulator, rendered):
     op = ExotelFetchCallsOperator(task_id="t")
     op.created_from, op.created_to = rendered, rendered  # what the templates render to
-    with pytest.raises(ExotelValidationError, match="no data interval"):
+    with pytest.raises(ExotelValidationError, match="no data interval") as info:
         op.execute({})
+    assert isinstance(info.value, AirflowFailException)  # never retried: it cannot heal
     assert exotel_simulator.request_count() == 0
 
 
 def test_an_empty_run_interval_fails_but_explicit_equal_bounds_export_nothing(exotel_simulator):
     op = ExotelFetchCallsOperator(task_id="t")
     op.created_from = op.created_to = _midnight(1).isoformat()  # a trigger timetable's run
-    with pytest.raises(ExotelValidationError, match=r"data interval is empty.*CronDataIntervalTimetable"):
+    with pytest.raises(
+        ExotelValidationError, match=r"data interval is empty.*CronDataIntervalTimetable"
+    ) as info:
         op.execute({})
+    assert isinstance(info.value, AirflowFailException)
     explicit = _operator(_midnight(1), _midnight(1), now=_midnight(0))
     assert explicit.execute({}) == []
     assert exotel_simulator.request_count() == 0
